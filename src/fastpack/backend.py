@@ -1,0 +1,59 @@
+"""Which implementation of the tar stream runs: the native (C) one or pure Python.
+
+Both produce byte-identical streams; native is used when it was built and not
+disabled with FASTPACK_NATIVE=0.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Protocol
+
+from fastpack.errors import UsageError
+from fastpack.tree import Entry
+
+BACKENDS = ("native", "python")
+
+
+class TarSource(Protocol):
+    def readinto(self, buffer: memoryview | bytearray) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def native_available() -> bool:
+    try:
+        from fastpack import _native  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def backend_name(requested: str | None = None) -> str:
+    """Resolve the backend: explicit request, else native unless FASTPACK_NATIVE=0 or not built."""
+    if requested is not None:
+        if requested not in BACKENDS:
+            raise UsageError(f"unknown backend {requested!r} (choose native or python)")
+        if requested == "native" and not native_available():
+            raise UsageError("the native backend is not built in this installation")
+        return requested
+    if os.environ.get("FASTPACK_NATIVE", "1") == "0" or not native_available():
+        return "python"
+    return "native"
+
+
+def open_tar_source(entries: Sequence[Entry], mtime: int, backend: str) -> TarSource:
+    if backend == "native":
+        from fastpack.native import NativeTarReader
+
+        return NativeTarReader(entries, mtime)
+    from fastpack.tarstream import TarReader
+
+    return TarReader(entries, mtime)
+
+
+def zstd_version() -> str:
+    import zstandard
+
+    return ".".join(str(part) for part in zstandard.ZSTD_VERSION)
