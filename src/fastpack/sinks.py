@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Protocol
 
 from fastpack.errors import FastpackError, OutputError
+from fastpack.hashing import BundleDigest
 from fastpack.tree import display
 
 _BUFFERLIKE = bytes | bytearray | memoryview
@@ -42,6 +43,9 @@ class FanOut:
         self.size += len(data)
         for sink in self.sinks:
             sink.write(data)
+
+    def bundle_digest(self) -> BundleDigest:
+        return BundleDigest.from_state(self._sha256, self.size)
 
     def commit(self) -> str:
         digest = self._sha256.hexdigest()
