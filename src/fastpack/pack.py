@@ -61,7 +61,9 @@ def resolve_mtime(mtime: int | str | None) -> int:
             try:
                 value = int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
             except ValueError:
-                raise UsageError(f"{source} must be seconds since the epoch or an ISO 8601 date, got {mtime!r}") from None
+                raise UsageError(
+                    f"{source} must be seconds since the epoch or an ISO 8601 date, got {mtime!r}"
+                ) from None
     else:
         value = int(mtime)
     if not 0 <= value < OCTAL11_LIMIT:

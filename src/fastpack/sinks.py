@@ -7,6 +7,7 @@ sinks with the final digest, or aborts all of them. A sink is anything with
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -65,7 +66,9 @@ class FanOut:
     def __enter__(self) -> FanOut:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if exc_type is not None:
             self.abort()
 
@@ -120,10 +123,8 @@ class AtomicFile:
         if not self.closed:
             self._file.close()
             self.closed = True
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self.temp_path)
-        except FileNotFoundError:
-            pass
 
 
 def _umask() -> int:
@@ -184,7 +185,5 @@ class BundleFileSink:
 
 
 def _remove_quietly(path: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass

@@ -116,9 +116,7 @@ class _Scanner:
         elif stat.S_ISREG(st.st_mode):
             self.add_file(full, member, st)
         else:
-            raise InputError(
-                f"symlink points to {_special_kind(st.st_mode) or 'a special file'}", path=display(full)
-            )
+            raise InputError(f"symlink points to {_special_kind(st.st_mode) or 'a special file'}", path=display(full))
 
     def add_symlink(self, full: bytes, member: bytes, st: os.stat_result) -> None:
         try:
@@ -143,8 +141,9 @@ class _Scanner:
                 "the target's content",
                 path=display(full),
             )
-        self.entries.append(Entry(member, SYMTYPE, 0o755, 0, target, full, st.st_mtime_ns, st.st_ctime_ns,
-                                  st.st_ino, st.st_dev))
+        self.entries.append(
+            Entry(member, SYMTYPE, 0o755, 0, target, full, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+        )
 
     def add_directory(
         self, full: bytes, member: bytes, st: os.stat_result, ancestors: frozenset[tuple[int, int]]
@@ -152,14 +151,16 @@ class _Scanner:
         identity = (st.st_dev, st.st_ino)
         if identity in ancestors:
             raise InputError("symlink loop: directory contains itself", path=display(full))
-        self.entries.append(Entry(member + b"/", DIRTYPE, 0o755, 0, b"", full, st.st_mtime_ns, st.st_ctime_ns,
-                                  st.st_ino, st.st_dev))
+        self.entries.append(
+            Entry(member + b"/", DIRTYPE, 0o755, 0, b"", full, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+        )
         self.walk(full, member + b"/", ancestors | {identity})
 
     def add_file(self, full: bytes, member: bytes, st: os.stat_result) -> None:
         mode = 0o755 if st.st_mode & 0o111 else 0o644
-        self.entries.append(Entry(member, REGTYPE, mode, st.st_size, b"", full, st.st_mtime_ns, st.st_ctime_ns,
-                                  st.st_ino, st.st_dev))
+        self.entries.append(
+            Entry(member, REGTYPE, mode, st.st_size, b"", full, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+        )
 
 
 def scan(src: str | os.PathLike[str], *, follow_symlinks: bool = False, exclude: Iterable[str] = ()) -> list[Entry]:

@@ -13,13 +13,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("dir", metavar="DIR", help="extension directory to pack (e.g. dist/)")
     parser.add_argument("out", metavar="OUT", help="bundle file to write (e.g. bundle.tar.zst)")
     parser.add_argument("--level", type=int, default=3, help="zstd level, -7..22 (default 3); changes the bytes")
-    parser.add_argument("--long", type=int, metavar="WINDOW_LOG", dest="long_window",
-                        help="zstd long-distance matching with this window log; changes the bytes")
+    parser.add_argument(
+        "--long",
+        type=int,
+        metavar="WINDOW_LOG",
+        dest="long_window",
+        help="zstd long-distance matching with this window log; changes the bytes",
+    )
     parser.add_argument("--threads", type=int, help="zstd worker threads (default: CPU count); never changes the bytes")
     parser.add_argument("--mtime", help="member mtime: seconds, @seconds or ISO 8601 (default SOURCE_DATE_EPOCH or 0)")
-    parser.add_argument("--follow-symlinks", action="store_true", help="store symlink targets' content instead of links")
+    parser.add_argument(
+        "--follow-symlinks", action="store_true", help="store symlink targets' content instead of links"
+    )
     parser.add_argument("--no-validate", dest="validate", action="store_false", help="skip manifest validation")
-    parser.add_argument("--backend", choices=("native", "python"), help="force a tar backend (default: native if built)")
+    parser.add_argument(
+        "--backend", choices=("native", "python"), help="force a tar backend (default: native if built)"
+    )
     add_output_flags(parser)
     parser.set_defaults(func=run)
 
