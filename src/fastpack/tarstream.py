@@ -135,4 +135,5 @@ class TarReader:
             check_unchanged(self._fd, entry)
         finally:
             self.close()
-        self._pending = memoryview(bytes(padded_size(entry.size) - entry.size))
+        if entry.size:  # an empty file is finished while its header is still pending
+            self._pending = memoryview(bytes(padded_size(entry.size) - entry.size))
