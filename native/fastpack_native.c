@@ -1,0 +1,356 @@
+/* Native tar stream of a scanned tree; see fastpack_native.h and src/fastpack/tarstream.py.
+ *
+ * Every byte written here must equal what the pure-Python TarReader writes
+ * (tests compare both against each other and against GNU tar).
+ */
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "fastpack_native.h"
+
+#define BLOCK 512
+#define RECORD 10240
+#define NAME_MAX_LEN 100
+#define LINK_MAX_LEN 100
+#define OCTAL11_LIMIT ((int64_t)1 << 33) /* 8**11: does not fit a 12-byte octal field */
+#define INT64_DIGITS 20
+
+typedef struct {
+    const char *name;
+    size_t name_len;
+    const char *link;
+    size_t link_len;
+    const char *source;
+    int64_t size;
+    uint32_t mode;
+    char typeflag;
+    uint64_t dev;
+    uint64_t ino;
+    int64_t mtime_ns;
+    int64_t ctime_ns;
+} fp_entry;
+
+struct fp_reader {
+    fp_entry *entries;
+    size_t count;
+    size_t next;          /* index of the next entry to start */
+    size_t current;       /* index of the file being read */
+    int64_t mtime;
+    unsigned char *pending; /* header or padding bytes not yet copied out */
+    size_t pending_cap;
+    size_t pending_len;
+    size_t pending_off;
+    int fd;
+    int64_t remaining;    /* bytes of the current file still to read */
+    uint64_t written;
+    int finished;
+    fp_error error;       /* sticky: once set, every fill returns it */
+};
+
+/* ---------------------------------------------------------------- encoding */
+
+static size_t padded(size_t size) { return (size + BLOCK - 1) / BLOCK * BLOCK; }
+
+static int needs_pax(const char *data, size_t len, size_t limit) {
+    if (len > limit) return 1;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)data[i] >= 0x80) return 1;
+    return 0;
+}
+
+static size_t decimal_digits(size_t value) {
+    size_t digits = 1;
+    while (value >= 10) {
+        value /= 10;
+        digits++;
+    }
+    return digits;
+}
+
+/* Length of the pax record "<len> <key>=<value>\n", whose length counts its own digits. */
+static size_t pax_record_len(size_t key_len, size_t value_len) {
+    size_t body = key_len + value_len + 3;
+    size_t length = body + 1;
+    while (decimal_digits(length) + body != length) length++;
+    return length;
+}
+
+static size_t put_pax_record(unsigned char *out, const char *key, const char *value, size_t value_len) {
+    size_t key_len = strlen(key);
+    size_t length = pax_record_len(key_len, value_len);
+    int n = snprintf((char *)out, INT64_DIGITS + 2, "%zu ", length);
+    size_t pos = (size_t)n;
+    memcpy(out + pos, key, key_len);
+    pos += key_len;
+    out[pos++] = '=';
+    memcpy(out + pos, value, value_len);
+    pos += value_len;
+    out[pos++] = '\n';
+    return pos;
+}
+
+/* width-1 zero-padded octal digits and a NUL, as GNU tar writes numeric fields. */
+static void put_octal(unsigned char *field, size_t width, uint64_t value) {
+    field[width - 1] = '\0';
+    for (size_t i = width - 1; i-- > 0;) {
+        field[i] = (unsigned char)('0' + (value & 7));
+        value >>= 3;
+    }
+}
+
+static void ustar_block(unsigned char *block, const char *name, size_t name_len, uint32_t mode, uint64_t size,
+                        int64_t mtime, char typeflag, const char *link, size_t link_len, int octal_devs) {
+    memset(block, 0, BLOCK);
+    memcpy(block, name, name_len < NAME_MAX_LEN ? name_len : NAME_MAX_LEN);
+    put_octal(block + 100, 8, mode);
+    put_octal(block + 108, 8, 0);
+    put_octal(block + 116, 8, 0);
+    put_octal(block + 124, 12, size);
+    put_octal(block + 136, 12, (uint64_t)mtime);
+    memset(block + 148, ' ', 8);
+    block[156] = (unsigned char)typeflag;
+    if (link_len) memcpy(block + 157, link, link_len < LINK_MAX_LEN ? link_len : LINK_MAX_LEN);
+    memcpy(block + 257, "ustar\0" "00", 8);
+    if (octal_devs) {
+        put_octal(block + 329, 8, 0);
+        put_octal(block + 337, 8, 0);
+    }
+    unsigned checksum = 0;
+    for (size_t i = 0; i < BLOCK; i++) checksum += block[i];
+    put_octal(block + 148, 7, checksum);
+    block[155] = ' ';
+}
+
+size_t fp_header_capacity(size_t name_len, size_t link_len) {
+    size_t records = pax_record_len(4, name_len) + pax_record_len(8, link_len) + pax_record_len(4, INT64_DIGITS);
+    return 2 * BLOCK + padded(records);
+}
+
+size_t fp_encode_header(const char *name, size_t name_len, uint32_t mode, int64_t size, int64_t mtime,
+                        char typeflag, const char *link, size_t link_len, unsigned char *out, size_t out_len) {
+    if (size < 0 || mtime < 0 || mtime >= OCTAL11_LIMIT || out_len < fp_header_capacity(name_len, link_len))
+        return 0;
+    unsigned char *records = out + BLOCK;
+    size_t records_len = 0;
+    if (needs_pax(name, name_len, NAME_MAX_LEN)) records_len += put_pax_record(records, "path", name, name_len);
+    if (link_len && needs_pax(link, link_len, LINK_MAX_LEN))
+        records_len += put_pax_record(records + records_len, "linkpath", link, link_len);
+    uint64_t size_field = (uint64_t)size;
+    if (size >= OCTAL11_LIMIT) {
+        char digits[INT64_DIGITS + 1];
+        int n = snprintf(digits, sizeof digits, "%lld", (long long)size);
+        records_len += put_pax_record(records + records_len, "size", digits, (size_t)n);
+        size_field = 0;
+    }
+    if (!records_len) {
+        ustar_block(out, name, name_len, mode, size_field, mtime, typeflag, link, link_len, 1);
+        return BLOCK;
+    }
+    /* GNU's exthdr.name=%d/PaxHeaders/%f: trailing '/' dropped, %d is "." at the top level. */
+    size_t trimmed = name_len;
+    while (trimmed && name[trimmed - 1] == '/') trimmed--;
+    size_t slash = trimmed;
+    while (slash && name[slash - 1] != '/') slash--;
+    unsigned char pax_name[NAME_MAX_LEN];
+    size_t pax_len = 0;
+    const char *dir = slash ? name : ".";
+    size_t dir_len = slash ? slash - 1 : 1;
+    const char *parts[3] = {dir, "/PaxHeaders/", name + slash};
+    size_t lens[3] = {dir_len, 12, trimmed - slash};
+    for (int i = 0; i < 3 && pax_len < NAME_MAX_LEN; i++) {
+        size_t take = lens[i] < NAME_MAX_LEN - pax_len ? lens[i] : NAME_MAX_LEN - pax_len;
+        memcpy(pax_name + pax_len, parts[i], take);
+        pax_len += take;
+    }
+    size_t padded_records = padded(records_len);
+    memset(records + records_len, 0, padded_records - records_len);
+    ustar_block(out, (const char *)pax_name, pax_len, 0644, records_len, mtime, 'x', "", 0, 0);
+    ustar_block(out + BLOCK + padded_records, name, name_len, mode, size_field, mtime, typeflag, link, link_len, 1);
+    return 2 * BLOCK + padded_records;
+}
+
+/* ----------------------------------------------------------------- reading */
+
+static int fail(fp_reader *r, int kind, int errnum, size_t index, int64_t now_size) {
+    r->error.kind = kind;
+    r->error.errnum = errnum;
+    r->error.index = index;
+    r->error.now_size = now_size;
+    fp_reader_close(r);
+    return kind;
+}
+
+static int reserve_pending(fp_reader *r, size_t size) {
+    if (size <= r->pending_cap) return 1;
+    unsigned char *grown = realloc(r->pending, size);
+    if (!grown) return 0;
+    r->pending = grown;
+    r->pending_cap = size;
+    return 1;
+}
+
+static int queue_zeros(fp_reader *r, size_t size) {
+    if (!reserve_pending(r, size)) return 0;
+    memset(r->pending, 0, size);
+    r->pending_len = size;
+    r->pending_off = 0;
+    return 1;
+}
+
+/* After the last byte of a file: no growth, no modification since the scan; then the padding. */
+static int finish_file(fp_reader *r) {
+    const fp_entry *e = &r->entries[r->current];
+    struct stat st;
+    if (fstat(r->fd, &st) != 0) return fail(r, FP_ERR_FSTAT, errno, r->current, 0);
+    if ((int64_t)st.st_size != e->size) return fail(r, FP_ERR_SIZE, 0, r->current, (int64_t)st.st_size);
+    int64_t mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    int64_t ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+    if (mtime_ns != e->mtime_ns || ctime_ns != e->ctime_ns) return fail(r, FP_ERR_MODIFIED, 0, r->current, 0);
+    int fd = r->fd;
+    r->fd = -1;
+    if (close(fd) != 0) return fail(r, FP_ERR_READ, errno, r->current, 0);
+    if (!queue_zeros(r, padded((size_t)e->size) - (size_t)e->size)) return fail(r, FP_ERR_NOMEM, ENOMEM, r->current, 0);
+    return FP_OK;
+}
+
+/* Open a file and check it is still what the scan saw. */
+static int open_member(fp_reader *r, size_t index) {
+    const fp_entry *e = &r->entries[index];
+    int fd = open(e->source, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return fail(r, errno == ENOENT ? FP_ERR_DISAPPEARED : FP_ERR_OPEN, errno, index, 0);
+    r->fd = fd;
+    r->current = index;
+    struct stat st;
+    if (fstat(fd, &st) != 0) return fail(r, FP_ERR_FSTAT, errno, index, 0);
+    if ((uint64_t)st.st_dev != e->dev || (uint64_t)st.st_ino != e->ino) return fail(r, FP_ERR_REPLACED, 0, index, 0);
+    if ((int64_t)st.st_size != e->size) return fail(r, FP_ERR_SIZE, 0, index, (int64_t)st.st_size);
+    r->remaining = e->size;
+    return FP_OK;
+}
+
+/* Queue the next member's header (and open its file); *more = 0 when the stream is done. */
+static int advance(fp_reader *r, int *more) {
+    *more = 0;
+    if (r->finished) return FP_OK;
+    *more = 1;
+    if (r->next == r->count) {
+        r->finished = 1;
+        uint64_t total = r->written + 2 * BLOCK;
+        size_t tail = (size_t)(2 * BLOCK + (RECORD - total % RECORD) % RECORD);
+        return queue_zeros(r, tail) ? FP_OK : fail(r, FP_ERR_NOMEM, ENOMEM, r->count, 0);
+    }
+    size_t index = r->next++;
+    const fp_entry *e = &r->entries[index];
+    size_t capacity = fp_header_capacity(e->name_len, e->link_len);
+    if (!reserve_pending(r, capacity)) return fail(r, FP_ERR_NOMEM, ENOMEM, index, 0);
+    size_t len = fp_encode_header(e->name, e->name_len, e->mode, e->size, r->mtime, e->typeflag, e->link,
+                                  e->link_len, r->pending, r->pending_cap);
+    if (!len) return fail(r, FP_ERR_INVALID, EINVAL, index, 0);
+    r->pending_len = len;
+    r->pending_off = 0;
+    return e->typeflag == '0' ? open_member(r, index) : FP_OK;
+}
+
+/* Read file data straight into the caller's buffer; an empty file goes straight to its checks. */
+static int read_file(fp_reader *r, unsigned char *buf, size_t len, size_t *count) {
+    if (!r->remaining) return finish_file(r);
+    size_t want = (uint64_t)r->remaining < len ? (size_t)r->remaining : len;
+    ssize_t got;
+    do {
+        got = read(r->fd, buf, want);
+    } while (got < 0 && errno == EINTR);
+    if (got < 0) return fail(r, FP_ERR_READ, errno, r->current, 0);
+    if (got == 0) return fail(r, FP_ERR_SHRANK, 0, r->current, 0);
+    *count = (size_t)got;
+    r->remaining -= got;
+    return r->remaining ? FP_OK : finish_file(r);
+}
+
+int fp_reader_fill(fp_reader *r, unsigned char *buf, size_t len, size_t *filled, fp_error *err) {
+    size_t done = 0;
+    int status = r->error.kind;
+    while (status == FP_OK && done < len) {
+        size_t count = 0;
+        if (r->pending_off < r->pending_len) {
+            count = r->pending_len - r->pending_off;
+            if (count > len - done) count = len - done;
+            memcpy(buf + done, r->pending + r->pending_off, count);
+            r->pending_off += count;
+        } else if (r->fd >= 0) {
+            status = read_file(r, buf + done, len - done, &count);
+        } else {
+            int more;
+            status = advance(r, &more);
+            if (!more) break;
+        }
+        done += count;
+        r->written += count;
+    }
+    *filled = done;
+    *err = r->error;
+    return status;
+}
+
+/* ----------------------------------------------------------------- lifetime */
+
+fp_reader *fp_reader_new(size_t count, const char *names, const char *links, const char *sources,
+                         const int64_t *sizes, const uint32_t *modes, const char *typeflags,
+                         const uint64_t *devs, const uint64_t *inos, const int64_t *mtimes_ns,
+                         const int64_t *ctimes_ns, int64_t mtime) {
+    if (mtime < 0 || mtime >= OCTAL11_LIMIT) return NULL;
+    fp_reader *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->fd = -1;
+    r->mtime = mtime;
+    r->count = count;
+    if (count) {
+        if (count > SIZE_MAX / sizeof(fp_entry) || !(r->entries = malloc(count * sizeof(fp_entry)))) {
+            free(r);
+            return NULL;
+        }
+    }
+    for (size_t i = 0; i < count; i++) {
+        fp_entry *e = &r->entries[i];
+        e->name = names;
+        e->name_len = strlen(names);
+        names += e->name_len + 1;
+        e->link = links;
+        e->link_len = strlen(links);
+        links += e->link_len + 1;
+        e->source = sources;
+        sources += strlen(sources) + 1;
+        e->size = sizes[i];
+        e->mode = modes[i];
+        e->typeflag = typeflags[i];
+        e->dev = devs[i];
+        e->ino = inos[i];
+        e->mtime_ns = mtimes_ns[i];
+        e->ctime_ns = ctimes_ns[i];
+    }
+    return r;
+}
+
+void fp_reader_close(fp_reader *r) {
+    if (r->fd >= 0) {
+        close(r->fd);
+        r->fd = -1;
+    }
+}
+
+void fp_reader_free(fp_reader *r) {
+    if (!r) return;
+    fp_reader_close(r);
+    free(r->pending);
+    free(r->entries);
+    free(r);
+}
