@@ -79,16 +79,17 @@ def _pax_header_name(name: bytes) -> bytes:
 
 
 def _needs_pax(data: bytes, limit: int) -> bool:
+    """Names need a pax `path` when too long or not ASCII; link targets only when too long (as GNU tar)."""
     return len(data) > limit or not data.isascii()
 
 
 def member_header(name: bytes, mode: int, size: int, mtime: int, typeflag: bytes, linkname: bytes = b"") -> bytes:
     """Header bytes for one member: an optional pax 'x' header, then the ustar header."""
-    records = b""
+    records = b""  # GNU tar's record order: linkpath, path, size
+    if len(linkname) > LINK_MAX:
+        records += _pax_record(b"linkpath", linkname)
     if _needs_pax(name, NAME_MAX):
         records += _pax_record(b"path", name)
-    if linkname and _needs_pax(linkname, LINK_MAX):
-        records += _pax_record(b"linkpath", linkname)
     size_field = size
     if size >= OCTAL11_LIMIT:
         records += _pax_record(b"size", b"%d" % size)
@@ -113,7 +114,7 @@ def member_header_size(name: bytes, size: int, linkname: bytes = b"") -> int:
     records = 0
     if _needs_pax(name, NAME_MAX):
         records += _pax_record_size(4, len(name))
-    if linkname and _needs_pax(linkname, LINK_MAX):
+    if len(linkname) > LINK_MAX:
         records += _pax_record_size(8, len(linkname))
     if size >= OCTAL11_LIMIT:
         records += _pax_record_size(4, len(b"%d" % size))

@@ -1,0 +1,29 @@
+"""Shared pytest fixtures. Topic helpers live in tests/helpers_*.py."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+REPO = TESTS_DIR.parent
+SHARED = REPO.parent / "shared"
+EXAMPLE_DIST = REPO / "examples" / "hello-extension" / "dist"
+
+sys.path.insert(0, str(TESTS_DIR))
+
+
+@pytest.fixture
+def example_dist() -> Path:
+    return EXAMPLE_DIST
+
+
+@pytest.fixture
+def shared_fixtures() -> Path:
+    path = Path(os.environ.get("FASTPACK_SHARED_FIXTURES", SHARED / "fixtures"))
+    if not path.is_dir():
+        pytest.fail(f"shared fixtures not found at {path} (set FASTPACK_SHARED_FIXTURES)")
+    return path
