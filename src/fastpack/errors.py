@@ -127,3 +127,24 @@ class VersionConflict(StoreError):
 
     code = "EXTENSION_VERSION_ALREADY_EXISTS"
     status = 409
+
+
+class Unauthorized(FastpackError):
+    """The HTTP API got no credentials, or credentials it does not know."""
+
+    code = "UNAUTHORIZED"
+    status = 401
+
+
+class Forbidden(FastpackError):
+    """The credentials are valid but do not allow this operation."""
+
+    code = "FORBIDDEN"
+    status = 403
+
+
+class RateLimited(FastpackError):
+    """Too many requests from one client in the configured window."""
+
+    code = "RATE_LIMITED"
+    status = 429
