@@ -1,0 +1,37 @@
+"""A generated monorepo for the batch tests: many small, valid extensions under nested team folders."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+
+def write_extension(root: Path, name: str, rng: random.Random, version: str = "1.0.0") -> Path:
+    """A valid extension: manifest, dist/main.wasm, ui/ with an entry page; a few KiB in all."""
+    (root / "dist").mkdir(parents=True)
+    (root / "ui" / "assets").mkdir(parents=True)
+    manifest = {
+        "name": name,
+        "version": version,
+        "runtime": "wasm-js@1",
+        "ui": {"type": "iframe", "entry": "ui/index.html"},
+    }
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    (root / "dist" / "main.wasm").write_bytes(b"\0asm\1\0\0\0" + rng.randbytes(rng.randint(200, 1500)))
+    (root / "ui" / "index.html").write_text(
+        f"<!doctype html><title>{name}</title><script src=assets/app.js></script>\n"
+    )
+    (root / "ui" / "assets" / "app.js").write_text(f"console.log({name!r}, {rng.random()!r});\n" * rng.randint(1, 20))
+    os.chmod(root / "dist" / "main.wasm", 0o755 if rng.random() < 0.5 else 0o644)
+    return root
+
+
+def make_monorepo(root: Path, count: int, seed: int = 7) -> list[Path]:
+    """`count` extensions spread over team folders (`teams/t<k>/ext-<n>`), returned in creation order."""
+    rng = random.Random(seed)
+    return [
+        write_extension(root / "teams" / f"t{index % 7}" / f"ext-{index:03d}", f"ext-{index:03d}", rng)
+        for index in range(count)
+    ]
