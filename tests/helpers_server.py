@@ -79,6 +79,15 @@ class ServerProcess:
                 records.append({"unparsed": line})
         return records
 
+    def wait_for_logs(self, predicate: Any, count: int) -> list[dict[str, Any]]:
+        """The log records matching `predicate`, once there are `count` of them (lines land after the response)."""
+        deadline = time.monotonic() + 10
+        while True:
+            records = [record for record in self.log_records() if predicate(record)]
+            if len(records) >= count or time.monotonic() > deadline:
+                return records
+            time.sleep(0.05)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()

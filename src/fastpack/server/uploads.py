@@ -5,6 +5,7 @@ chunk: a worker thread pulls the next chunk from the event loop only when the
 store has taken the previous one, so memory stays at a few chunks per upload.
 """
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
@@ -85,13 +86,16 @@ def build_router(require_publish: Any) -> APIRouter:
 
         config = request.app.state.config
         signature = _signature_input(body)
+        manifest = body.manifestJson
+        if isinstance(manifest, dict):
+            manifest = json.dumps(manifest)
         result = await anyio.to_thread.run_sync(
             lambda: finalize_staged(
                 config.store,
                 body.key,
                 size=body.size,
                 declared_hash=body.declaredHash,
-                manifest_json=body.manifestJson,
+                manifest_json=manifest,
                 signature=signature,
                 trust=config.trust,
             )
