@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
 import json
 import os
 import random
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 def write_extension(root: Path, name: str, rng: random.Random, version: str = "1.0.0") -> Path:
@@ -35,3 +40,37 @@ def make_monorepo(root: Path, count: int, seed: int = 7) -> list[Path]:
         write_extension(root / "teams" / f"t{index % 7}" / f"ext-{index:03d}", f"ext-{index:03d}", rng)
         for index in range(count)
     ]
+
+
+@dataclass
+class BatchRun:
+    code: int
+    results: dict[str, dict[str, Any]]  # by extension key
+    summary: dict[str, Any]
+    stderr: str
+
+    def with_status(self, status: str) -> set[str]:
+        return {key for key, result in self.results.items() if result["status"] == status}
+
+
+def run_batch_cli(*args: str | os.PathLike[str]) -> BatchRun:
+    """`fastpack batch --json ARGS…` in-process; JSON lines parsed (each extension must appear exactly once)."""
+    from fastpack.cli import main
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = main(["batch", "--json", *map(os.fspath, args)])
+    lines = [json.loads(line) for line in stdout.getvalue().splitlines()]
+    summary = lines.pop()["summary"]
+    results = {line["extension"]: line for line in lines}
+    assert len(results) == len(lines), "an extension was reported twice"
+    return BatchRun(code, results, summary, stderr.getvalue())
+
+
+def pack_hash(directory: Path, out: Path) -> str:
+    """Hash of `fastpack pack DIR OUT`, computed independently (hashlib over the written file)."""
+    from fastpack.cli import main
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["pack", "--quiet", os.fspath(directory), os.fspath(out)]) == 0
+    return hashlib.sha256(out.read_bytes()).hexdigest()

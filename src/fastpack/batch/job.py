@@ -179,10 +179,6 @@ class _Build:
         from fastpack.tree import scan
 
         ctx, opts = self.ctx, self.ctx.options
-        try:
-            os.makedirs(os.path.dirname(self.target), exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot create output directory: {exc.strerror}", path=display(self.target)) from None
         exclude = output_exclusions(self.extension.path, self.target)
         self.status("hashing")
         entries = scan(self.extension.path, follow_symlinks=opts.follow_symlinks, exclude=exclude)
@@ -195,6 +191,7 @@ class _Build:
         record = ctx.local.lookup(digest)
         published: list[str] = record.published if record else []
         fleet_sound = True
+        self._make_output_dir()
         if record and self._matches(record.bundle) and _reuse_local(record, self.target):
             bundle, self.result.status = record.bundle, "cached"
         else:
@@ -215,6 +212,23 @@ class _Build:
                 self.result.published = {"contentHash": bundle.sha256, "uploaded": False}
         finally:
             ctx.local.record(digest, LocalRecord(bundle, self.target, file_identity(self.target), published))
+
+    def _make_output_dir(self) -> None:
+        try:
+            os.makedirs(os.path.dirname(self.target), exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create output directory: {exc.strerror}", path=display(self.target)) from None
+
+    def remove_empty_output_dirs(self) -> None:
+        """After a failure: no empty OUT/<name>/<version>/ left behind (OUT itself stays)."""
+        out = os.path.abspath(self.ctx.out)
+        directory = os.path.dirname(os.path.abspath(self.target))
+        while directory != out and directory.startswith(out + os.sep):
+            try:
+                os.rmdir(directory)
+            except OSError:
+                return
+            directory = os.path.dirname(directory)
 
     def _matches(self, bundle: CachedBundle) -> bool:
         return (bundle.name, bundle.version) == (self.manifest.name, self.manifest.version)
@@ -286,5 +300,7 @@ def build_extension(
         build.result.fail(exc)
     except Exception as exc:  # a bug or an unexpected OS error must not stop the other extensions
         build.result.fail(FastpackError(f"internal error: {type(exc).__name__}: {exc}", path=extension.display))
+    if build.result.status == "failed":
+        build.remove_empty_output_dirs()
     build.result.seconds = round(time.perf_counter() - started, 6)
     return build.result
