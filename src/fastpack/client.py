@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from fastpack.errors import FastpackError, HashMismatch, InputError, UsageError
 from fastpack.hashing import READ_CHUNK, BundleDigest
+from fastpack.progress import Progress
 from fastpack.sinks import FanOut
 from fastpack.store import BUNDLE_NAME, canonical_key
 from fastpack.upload.retry import DEFAULT_POLICY, RetryPolicy, call_with_retry
@@ -33,7 +34,10 @@ _HINTS = {
     "EXTENSION_VERSION_ALREADY_EXISTS": "this name@version is published with other content; bump the version",
     "PAYLOAD_TOO_LARGE": "the server's EXT_BUNDLES_MAX_BYTES is smaller than this bundle",
     "RATE_LIMITED": "the server's rate limit was hit; try again later",
+    "INVALID_SIGNATURE": "sign the bundle with `fastpack sign` and pass --signature/--signature-algorithm",
 }
+# HEAD responses have no body: their status says what the code would have been.
+_STATUS_CODES = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 413: "PAYLOAD_TOO_LARGE", 429: "RATE_LIMITED"}
 
 
 @dataclass(frozen=True)
@@ -102,10 +106,12 @@ class ServerClient:
         response = self._send(lambda: self.http.head(f"{API}/{canonical_key(sha256)}"))
         if response.status_code == 404:
             return False
-        self._raise_for(response, "checking for the bundle")
+        self._raise_for(response, "checking whether the server has the bundle")
         return True
 
-    def upload(self, path: str, *, size: int, declared_hash: str | None) -> tuple[dict[str, Any], BundleDigest]:
+    def upload(
+        self, path: str, *, size: int, declared_hash: str | None, quiet: bool = True
+    ) -> tuple[dict[str, Any], BundleDigest]:
         """Stream the file to upload-proxy; returns the server's JSON and the digest of what was sent."""
         params = {"filename": os.path.basename(path), "size": str(size)}
         if declared_hash:
@@ -114,26 +120,27 @@ class ServerClient:
 
         def attempt() -> Any:
             sent["fanout"] = fanout = FanOut([])
+            progress = Progress.for_terminal(f"uploading {os.path.basename(path)}", size, quiet=quiet)
             return self.http.post(
                 f"{API}/upload-proxy",
                 params=params,
-                content=_file_chunks(path, fanout),
+                content=_file_chunks(path, fanout, progress),
                 headers={"content-type": "application/octet-stream", "content-length": str(size)},
             )
 
         response = self._send(attempt)
-        self._raise_for(response, "uploading the bundle")
+        self._raise_for(response, "upload refused")
         return response.json(), sent["fanout"].bundle_digest()
 
     def finalize(self, body: dict[str, Any]) -> dict[str, Any]:
         response = self._send(lambda: self.http.post(f"{API}/finalize", json=body))
-        self._raise_for(response, "finalizing the upload")
+        self._raise_for(response, "finalize refused")
         result: dict[str, Any] = response.json()
         return result
 
     def abort(self, key: str) -> None:
         response = self._send(lambda: self.http.post(f"{API}/abort", json={"key": key}))
-        self._raise_for(response, "aborting the upload")
+        self._raise_for(response, "abort refused")
 
     def _send(self, request: Callable[[], Any]) -> Any:
         """One request with retries for transport failures and 429/502/503/504."""
@@ -170,10 +177,11 @@ def server_error(response: Any, doing: str, base_url: str) -> FastpackError:
         body = None
     if not isinstance(body, dict):
         body = {}
-    code = str(body.get("code") or f"HTTP_{response.status_code}")
+    status = response.status_code
+    code = str(body.get("code") or _STATUS_CODES.get(status, f"HTTP_{status}"))
     message = str(body.get("error") or response.reason_phrase or "no message")
     details = body.get("details")
-    text = f"{doing} failed: HTTP {response.status_code} {code}: {message}"
+    text = f"{doing}: {message} [{code}]"
     issues = details.get("issues") if isinstance(details, dict) else None
     if isinstance(issues, list) and issues and code == "INVALID_MANIFEST":
         text += "".join(
@@ -181,11 +189,10 @@ def server_error(response: Any, doing: str, base_url: str) -> FastpackError:
         )
     if code in _HINTS:
         text += f" ({_HINTS[code]})"
-    if response.status_code >= 500:
-        text += f" [request id {response.headers.get('x-request-id', '?')}]"
+    if status >= 500:
+        text += f" (server error; request id {response.headers.get('x-request-id', '?')})"
     error_class = _error_classes().get(code, FastpackError)
-    error = error_class(text, path=base_url, details=details)
-    return error
+    return error_class(text, path=base_url, details=details)
 
 
 def _error_classes() -> dict[str, type[FastpackError]]:
@@ -198,12 +205,14 @@ def _error_classes() -> dict[str, type[FastpackError]]:
     return classes
 
 
-def _file_chunks(path: str, fanout: FanOut) -> Iterator[bytes]:
+def _file_chunks(path: str, fanout: FanOut, progress: Progress) -> Iterator[bytes]:
     """The file's bytes for httpx, each chunk hashed by `fanout` as it goes out (the one read)."""
     with open(path, "rb") as handle:
         while chunk := handle.read(READ_CHUNK):
             fanout.write(chunk)
+            progress.update(len(chunk))
             yield chunk
+    progress.close()
 
 
 def publish_via_server(
@@ -213,6 +222,7 @@ def publish_via_server(
     manifest: bytes | None = None,
     declared_hash: str | None = None,
     signature: tuple[str, str] | None = None,
+    quiet: bool = True,
 ) -> dict[str, Any]:
     """Publish `bundle` through the server; returns the finalize JSON plus `uploaded`."""
     try:
@@ -238,7 +248,7 @@ def publish_via_server(
             key, uploaded = canonical_key(declared_hash, BUNDLE_NAME), False
             sha256 = declared_hash
         else:
-            reply, digest = client.upload(bundle, size=size, declared_hash=declared_hash)
+            reply, digest = client.upload(bundle, size=size, declared_hash=declared_hash, quiet=quiet)
             sha256 = digest.sha256
             key, uploaded = reply["upload"]["key"], True
             if reply.get("sha256") != sha256 or digest.size != size:
@@ -255,7 +265,7 @@ def publish_via_server(
             if uploaded:
                 _abort_quietly(client, key)
             raise
-    result["uploaded"] = uploaded
+    result["uploaded"] = uploaded and bool(result.get("uploaded", True))
     return result
 
 
