@@ -27,3 +27,16 @@ def shared_fixtures() -> Path:
     if not path.is_dir():
         pytest.fail(f"shared fixtures not found at {path} (set FASTPACK_SHARED_FIXTURES)")
     return path
+
+
+@pytest.fixture(scope="session")
+def sign_keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Key material made once by `fastpack keygen` for every algorithm (cosign password: `test-password`)."""
+    from fastpack.sign.keygen import keygen
+
+    directory = tmp_path_factory.mktemp("sign-keys")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COSIGN_PASSWORD", "test-password")
+        for algorithm in ("cosign", "x509", "pgp"):
+            keygen(algorithm, str(directory))
+    return directory

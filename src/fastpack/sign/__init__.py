@@ -10,15 +10,25 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from fastpack.errors import FastpackError, HashMismatch, InputError, SignatureError, SigningKeyError, UsageError
+from fastpack.errors import (
+    FastpackError,
+    HashMismatch,
+    InputError,
+    OutputError,
+    SignatureError,
+    SigningKeyError,
+    UsageError,
+)
 from fastpack.hashing import BundleDigest
 from fastpack.sinks import write_atomic
 
 ALGORITHMS = ("cosign", "x509", "pgp")
 SIGNATURE_SUFFIX = ".SIGNATURE"
+_BASE64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
 
 
 @dataclass(frozen=True)
@@ -57,7 +67,10 @@ def detect_algorithm(signature_text: str) -> str | None:
         return "pgp"
     if text.startswith(("-----BEGIN CMS-----", "-----BEGIN PKCS7-----")):
         return "x509"
-    if text.startswith("{") or (text and not text.startswith("-----")):
+    if text.startswith("{") and "messageSignature" in text:
+        return "cosign"
+    compact = "".join(text.split())
+    if compact and _BASE64.match(compact) and len(compact) % 4 == 0 and base64.b64decode(compact)[:1] == b"\x30":
         return "cosign"
     return None
 
@@ -150,6 +163,10 @@ def sign_bundle(
     if digest is None and not os.path.isfile(bundle):
         problem = "not a regular file, expected a bundle" if os.path.exists(bundle) else "bundle not found"
         raise InputError(problem, path=bundle)
+    path = output or bundle + SIGNATURE_SUFFIX
+    for target in (path, bundle_out):
+        if target is not None and not os.path.isdir(os.path.dirname(os.path.abspath(target))):
+            raise OutputError("output directory does not exist", path=os.path.dirname(target))
     material, signer = _load_signer(algorithm, key, cert, chain, password)
     if digest is None:
         digest = BundleDigest.from_file(bundle)
@@ -162,7 +179,6 @@ def sign_bundle(
 
         der = base64.b64decode(text)
         sigstore_text = json.dumps(cosign.sigstore_bundle(der, digest, material.public_key()), indent=2) + "\n"
-    path = output or bundle + SIGNATURE_SUFFIX
     write_atomic(path, text.encode())
     if bundle_out is not None and sigstore_text is not None:
         try:

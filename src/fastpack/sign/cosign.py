@@ -200,9 +200,13 @@ def parse_signature(text: str, digest: BundleDigest) -> bytes:
             raise SignatureError(f"only SHA2_256 message digests are supported, bundle uses {algorithm}")
         if signed != digest.digest:
             raise SignatureError("bundle does not match the sigstore bundle's messageDigest (tampered bundle?)")
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
     der = b64decode("".join(text.split()), garbage)
-    if len(der) < 8 or der[0] != 0x30:
-        raise garbage
+    try:
+        decode_dss_signature(der)
+    except ValueError:
+        raise garbage from None
     return der
 
 

@@ -247,10 +247,10 @@ def parse_keys(data: bytes) -> list[PgpKey]:
     """Every primary key and subkey in armored or binary OpenPGP data (public or secret)."""
     binary = dearmor(data, ("PGP PUBLIC KEY BLOCK", "PGP PRIVATE KEY BLOCK"))
     if binary is None:
+        if data[8:12] == b"KBXf":
+            raise Malformed("this is a gpg keybox (pubring.kbx); export the keys with `gpg --export > pub.gpg`")
         if data[:1] and not data[0] & 0x80:
             raise Malformed("not OpenPGP key data (neither armored nor binary packets)")
-        if data[4:8] == b"KBXf" or data[8:12] == b"KBXf":
-            raise Malformed("this is a gpg keybox (pubring.kbx); export the keys with `gpg --export > pub.gpg`")
         binary = data
     keys: list[PgpKey] = []
     for tag, body in packets(binary):
