@@ -364,3 +364,14 @@ def test_healthz_and_openapi_are_open(server):
         f"{API}/extensions/{{name}}/{{version}}",
         "/healthz",
     }
+
+
+def test_without_trust_a_signature_is_stored_unverified(client, workdir, store_dir):
+    path, _, sha = make_bundle(workdir, "com.example.unverified", "1.0.0")
+    key = upload(client, path).json()["upload"]["key"]
+    response = client.post(
+        f"{API}/finalize", json={"key": key, "signature": "c2lnbmF0dXJl", "signatureAlgorithm": "pgp"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["signature"] == {"algorithm": "pgp", "verified": False, "signer": None}
+    assert published(store_dir)[f"sha256/{sha}/SIGNATURE"] == b"c2lnbmF0dXJl"

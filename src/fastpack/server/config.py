@@ -13,6 +13,10 @@ from fastpack.errors import UsageError
 DEFAULT_MAX_BYTES = 209_715_200
 DEFAULT_RATE_LIMIT = 600
 DEFAULT_RATE_WINDOW = 60.0
+# Per upload, memory is about part size x (concurrency + 1) on S3: 8 MiB x 3 keeps 4 concurrent uploads small.
+DEFAULT_UPLOAD_PART_SIZE = 8 << 20
+DEFAULT_UPLOAD_CONCURRENCY = 2
+MIN_PART_SIZE = 5 << 20
 
 READ = "read"
 PUBLISH = "publish"
@@ -39,6 +43,8 @@ class ServerConfig:
     tokens: Mapping[str, str] = field(default_factory=dict)
     rate_limit: int = DEFAULT_RATE_LIMIT
     rate_window: float = DEFAULT_RATE_WINDOW
+    upload_part_size: int = DEFAULT_UPLOAD_PART_SIZE
+    upload_concurrency: int = DEFAULT_UPLOAD_CONCURRENCY
     trust: Any = None
     trust_source: str | None = None
 
@@ -65,6 +71,8 @@ class ServerConfig:
             tokens=load_tokens(env),
             rate_limit=_non_negative_int(env, "FASTPACK_RATE_LIMIT", DEFAULT_RATE_LIMIT),
             rate_window=_positive_float(env, "FASTPACK_RATE_WINDOW", DEFAULT_RATE_WINDOW),
+            upload_part_size=_part_size(env),
+            upload_concurrency=_positive_int(env, "FASTPACK_UPLOAD_CONCURRENCY", DEFAULT_UPLOAD_CONCURRENCY),
             trust=trust,
             trust_source=trust_source,
         )
@@ -126,6 +134,13 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise UsageError(f"{name} must be positive, got {value}")
     return int(value)
+
+
+def _part_size(env: Mapping[str, str]) -> int:
+    value = _positive_int(env, "FASTPACK_UPLOAD_PART_SIZE", DEFAULT_UPLOAD_PART_SIZE)
+    if value < MIN_PART_SIZE:
+        raise UsageError(f"FASTPACK_UPLOAD_PART_SIZE must be at least {MIN_PART_SIZE} (S3's minimum part), got {value}")
+    return value
 
 
 def _non_negative_int(env: Mapping[str, str], name: str, default: int) -> int:

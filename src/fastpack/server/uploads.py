@@ -64,7 +64,13 @@ def build_router(require_publish: Any) -> APIRouter:
         chunks = _blocking_chunks(request.stream(), limit=size)
         staged = await anyio.to_thread.run_sync(
             lambda: stage_upload(
-                config.store, chunks, size=size, declared_hash=declaredHash, max_bytes=config.max_bytes
+                config.store,
+                chunks,
+                size=size,
+                declared_hash=declaredHash,
+                max_bytes=config.max_bytes,
+                part_size=config.upload_part_size,
+                concurrency=config.upload_concurrency,
             )
         )
         return {
