@@ -402,7 +402,7 @@ class _Tar:
                 self._expect_zeros()
                 self._check_symlinks()
                 return
-            typeflag, name, mode, size, linkname = self._header(block, where)
+            typeflag, raw_name, mode, size, raw_link = self._header(block, where)
             if typeflag == b"x":
                 if pax is not None:
                     raise self.tar_error(None, f"two pax headers in a row ({where})")
@@ -414,21 +414,23 @@ class _Tar:
                 except ValueError as exc:
                     raise self.tar_error(None, f"{exc} ({where})") from None
                 continue
-            if pax is not None:
-                name = pax.get("path", name)
-                linkname = pax.get("linkpath", linkname)
-                if "size" in pax:
-                    if not pax["size"].isdigit():
-                        raise self.tar_error(name, f"invalid pax size {pax['size']!r}")
-                    size = int(pax["size"])
-                pax = None
+            records, pax = pax or {}, None
+            try:
+                name = records["path"] if "path" in records else raw_name.decode("utf-8")
+                linkname = records["linkpath"] if "linkpath" in records else raw_link.decode("utf-8")
+            except UnicodeDecodeError:
+                raise self.tar_error(None, f"name is not valid UTF-8 ({where})") from None
+            if "size" in records:
+                if not (records["size"].isascii() and records["size"].isdigit()):
+                    raise self.tar_error(name, f"invalid pax size {records['size']!r}")
+                size = int(records["size"])
             name, kind, linkname = self._member(typeflag, name, size, linkname)
             self._previous = name
             self._serial += 1
             self._pending = -(-size // BLOCK) * BLOCK
             yield Member(name, kind, mode, size, linkname, self, self._serial)
 
-    def _header(self, block: bytes, where: str) -> tuple[bytes, str, int, int, str]:
+    def _header(self, block: bytes, where: str) -> tuple[bytes, bytes, int, int, bytes]:
         magic = block[257:263]
         if magic not in (b"ustar\x00", b"ustar "):
             raise self.tar_error(None, f"not a ustar header ({where})")
@@ -451,12 +453,7 @@ class _Tar:
             prefix = block[345:500].split(b"\0", 1)[0]
             if prefix:
                 raw_name = prefix + b"/" + raw_name
-        try:
-            name = raw_name.decode("utf-8")
-            linkname = block[157:257].split(b"\0", 1)[0].decode("utf-8")
-        except UnicodeDecodeError:
-            raise self.tar_error(None, f"name is not valid UTF-8 ({where})") from None
-        return block[156:157], name, mode & 0o7777, size, linkname
+        return block[156:157], raw_name, mode & 0o7777, size, block[157:257].split(b"\0", 1)[0]
 
     def _member(self, typeflag: bytes, name: str, size: int, linkname: str) -> tuple[str, str, str]:
         if typeflag in _REJECTED_TYPES:

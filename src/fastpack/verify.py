@@ -147,7 +147,8 @@ def _check_manifest(report: VerifyReport, summary: BundleSummary | None) -> None
 
 
 def _check_signature(report: VerifyReport, request: SignatureRequest, digest: BundleDigest) -> None:
-    from fastpack.errors import SignatureError, SigningKeyError
+    from fastpack.errors import UsageError
+    from fastpack.sign import verify_signature
 
     try:
         with open(request.signature, encoding="utf-8") as handle:
@@ -159,21 +160,16 @@ def _check_signature(report: VerifyReport, request: SignatureRequest, digest: Bu
         report.add("signature", FAIL, f"{request.signature}: cannot read signature: {exc}")
         return
     try:
-        from fastpack.sign import verify_signature
-    except ImportError:
-        report.add("signature", FAIL, "signature verification is not available in this installation")
-        return
-    try:
         info = verify_signature(
             text, request.algorithm, digest, key=request.key, ca=request.ca, keyring=request.keyring
         )
-    except (SignatureError, SigningKeyError) as exc:
+    except UsageError:
+        raise
+    except FastpackError as exc:
         report.add("signature", FAIL, str(exc))
         return
-    to_json = getattr(info, "to_json", None)
-    report.signature = to_json() if callable(to_json) else {"algorithm": request.algorithm, "verified": True}
-    signer = getattr(info, "signer", None)
-    report.add("signature", OK, f"valid {request.algorithm} signature" + (f" by {signer}" if signer else ""))
+    report.signature = info.to_json()
+    report.add("signature", OK, f"valid {request.algorithm} signature" + (f" by {info.signer}" if info.signer else ""))
 
 
 def verify_bundle(
