@@ -13,7 +13,7 @@ class OptionalBuildExt(build_ext):
     def build_extension(self, ext):  # type: ignore[no-untyped-def]
         try:
             super().build_extension(ext)
-        except Exception as exc:  # noqa: BLE001 - any compiler failure means: no native backend
+        except Exception as exc:  # any compiler failure means: no native backend
             self.warn(f"fastpack: native backend not built ({exc}); using the pure-Python backend")
 
 

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include "fastpack_native.h"
@@ -207,15 +208,33 @@ static int queue_zeros(fp_reader *r, size_t size) {
     return 1;
 }
 
-/* After the last byte of a file: no growth, no modification since the scan; then the padding. */
-static int finish_file(fp_reader *r) {
+#define CHECK_DONE 0     /* all data read */
+#define CHECK_EOF 1      /* end of file before the scanned size */
+#define CHECK_READ_ERR 2 /* read failed with read_errno */
+
+/* The one fstat per file, after its data (or a failed read): still the scanned file,
+ * same size, then what happened, then not modified. This is the order of the Python
+ * reader's checks (identity and size at open, read, mtime/ctime at the end), so the
+ * same change gets the same message. */
+static int check_file(fp_reader *r, int outcome, int read_errno) {
     const fp_entry *e = &r->entries[r->current];
     struct stat st;
     if (fstat(r->fd, &st) != 0) return fail(r, FP_ERR_FSTAT, errno, r->current, 0);
+    if ((uint64_t)st.st_dev != e->dev || (uint64_t)st.st_ino != e->ino) return fail(r, FP_ERR_REPLACED, 0, r->current, 0);
     if ((int64_t)st.st_size != e->size) return fail(r, FP_ERR_SIZE, 0, r->current, (int64_t)st.st_size);
+    if (outcome == CHECK_READ_ERR) return fail(r, FP_ERR_READ, read_errno, r->current, 0);
+    if (outcome == CHECK_EOF) return fail(r, FP_ERR_SHRANK, 0, r->current, 0);
     int64_t mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     int64_t ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
     if (mtime_ns != e->mtime_ns || ctime_ns != e->ctime_ns) return fail(r, FP_ERR_MODIFIED, 0, r->current, 0);
+    return FP_OK;
+}
+
+/* After the last byte of a file: the checks, then its padding. */
+static int finish_file(fp_reader *r) {
+    const fp_entry *e = &r->entries[r->current];
+    int status = check_file(r, CHECK_DONE, 0);
+    if (status != FP_OK) return status;
     int fd = r->fd;
     r->fd = -1;
     if (close(fd) != 0) return fail(r, FP_ERR_READ, errno, r->current, 0);
@@ -223,17 +242,13 @@ static int finish_file(fp_reader *r) {
     return FP_OK;
 }
 
-/* Open a file and check it is still what the scan saw. */
+/* Open a file for reading; check_file compares it with the scan once its data is read. */
 static int open_member(fp_reader *r, size_t index) {
     const fp_entry *e = &r->entries[index];
     int fd = open(e->source, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return fail(r, errno == ENOENT ? FP_ERR_DISAPPEARED : FP_ERR_OPEN, errno, index, 0);
     r->fd = fd;
     r->current = index;
-    struct stat st;
-    if (fstat(fd, &st) != 0) return fail(r, FP_ERR_FSTAT, errno, index, 0);
-    if ((uint64_t)st.st_dev != e->dev || (uint64_t)st.st_ino != e->ino) return fail(r, FP_ERR_REPLACED, 0, index, 0);
-    if ((int64_t)st.st_size != e->size) return fail(r, FP_ERR_SIZE, 0, index, (int64_t)st.st_size);
     r->remaining = e->size;
     return FP_OK;
 }
@@ -269,8 +284,8 @@ static int read_file(fp_reader *r, unsigned char *buf, size_t len, size_t *count
     do {
         got = read(r->fd, buf, want);
     } while (got < 0 && errno == EINTR);
-    if (got < 0) return fail(r, FP_ERR_READ, errno, r->current, 0);
-    if (got == 0) return fail(r, FP_ERR_SHRANK, 0, r->current, 0);
+    if (got < 0) return check_file(r, CHECK_READ_ERR, errno);
+    if (got == 0) return check_file(r, CHECK_EOF, 0);
     *count = (size_t)got;
     r->remaining -= got;
     return r->remaining ? FP_OK : finish_file(r);
@@ -353,4 +368,288 @@ void fp_reader_free(fp_reader *r) {
     free(r->pending);
     free(r->entries);
     free(r);
+}
+
+/* -------------------------------------------------------------------- scan */
+
+typedef struct {
+    unsigned char *data;
+    size_t len;
+    size_t cap;
+} fp_bytes;
+
+struct fp_scan {
+    fp_bytes names, sources, sizes, modes, typeflags, devs, inos, mtimes, ctimes, links;
+    size_t count;
+    int64_t tar_size;
+};
+
+static int bytes_append(fp_bytes *b, const void *data, size_t len) {
+    if (len > SIZE_MAX - b->len) return 0;
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + len) {
+            if (cap > SIZE_MAX / 2) return 0;
+            cap *= 2;
+        }
+        unsigned char *grown = realloc(b->data, cap);
+        if (!grown) return 0;
+        b->data = grown;
+        b->cap = cap;
+    }
+    if (len) memcpy(b->data + b->len, data, len);
+    b->len += len;
+    return 1;
+}
+
+/* Strict UTF-8 as Python's bytes.decode("utf-8"): no overlongs, surrogates or code points > U+10FFFF. */
+static int valid_utf8(const unsigned char *s, size_t len) {
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t need;
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF) {
+            need = 1;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            need = 2;
+            if (c == 0xE0) lo = 0xA0;
+            if (c == 0xED) hi = 0x9F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            need = 3;
+            if (c == 0xF0) lo = 0x90;
+            if (c == 0xF4) hi = 0x8F;
+        } else {
+            return 0;
+        }
+        if (len - i - 1 < need) return 0;
+        if (s[i + 1] < lo || s[i + 1] > hi) return 0;
+        for (size_t k = 2; k <= need; k++)
+            if (s[i + k] < 0x80 || s[i + k] > 0xBF) return 0;
+        i += need + 1;
+    }
+    return 1;
+}
+
+static size_t member_header_size(const char *name, size_t name_len, int64_t size) {
+    size_t records = 0;
+    if (needs_pax(name, name_len, NAME_MAX_LEN)) records += pax_record_len(4, name_len);
+    if (size >= OCTAL11_LIMIT) records += pax_record_len(4, decimal_digits((size_t)size));
+    return BLOCK + (records ? BLOCK + padded(records) : 0);
+}
+
+static int add_entry(fp_scan *s, const char *member, size_t member_len, const char *source, size_t source_len,
+                     const struct stat *st, char typeflag) {
+    int64_t size = typeflag == '0' ? (int64_t)st->st_size : 0;
+    uint32_t mode = (typeflag == '5' || (st->st_mode & 0111)) ? 0755 : 0644;
+    uint64_t dev = (uint64_t)st->st_dev, ino = (uint64_t)st->st_ino;
+    int64_t mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+    int64_t ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+    const char nul = '\0';
+    if (!(bytes_append(&s->names, member, member_len) && bytes_append(&s->names, &nul, 1) &&
+          bytes_append(&s->sources, source, source_len) && bytes_append(&s->sources, &nul, 1) &&
+          bytes_append(&s->links, &nul, 1) && bytes_append(&s->sizes, &size, sizeof size) &&
+          bytes_append(&s->modes, &mode, sizeof mode) && bytes_append(&s->typeflags, &typeflag, 1) &&
+          bytes_append(&s->devs, &dev, sizeof dev) && bytes_append(&s->inos, &ino, sizeof ino) &&
+          bytes_append(&s->mtimes, &mtime_ns, sizeof mtime_ns) && bytes_append(&s->ctimes, &ctime_ns, sizeof ctime_ns)))
+        return FP_ERR_NOMEM;
+    s->count++;
+    s->tar_size += (int64_t)(member_header_size(member, member_len, size) + padded((size_t)size));
+    return FP_OK;
+}
+
+static int compare_names(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+typedef struct {
+    uint64_t dev, ino;
+} fp_identity;
+
+/* os.path.join(directory, name) */
+static char *join_path(const char *dir, size_t dir_len, const char *name, size_t name_len, size_t *out_len) {
+    int slash = dir_len && dir[dir_len - 1] != '/';
+    if (name_len > SIZE_MAX - dir_len - 2) return NULL;
+    size_t len = dir_len + (size_t)slash + name_len;
+    char *path = malloc(len + 1);
+    if (!path) return NULL;
+    memcpy(path, dir, dir_len);
+    if (slash) path[dir_len] = '/';
+    memcpy(path + dir_len + slash, name, name_len);
+    path[len] = '\0';
+    *out_len = len;
+    return path;
+}
+
+static void free_names(char **names, size_t count) {
+    for (size_t i = 0; i < count; i++) free(names[i]);
+    free(names);
+}
+
+/* Sorted child names of a directory, or NULL (with *status set) on any problem. The
+ * directory stays open in *dir_out (for fstatat) when names are returned. */
+static char **list_directory(const char *path, DIR **dir_out, size_t *count, int *status) {
+    *count = 0;
+    *dir_out = NULL;
+    DIR *dir = opendir(path);
+    if (!dir) {
+        *status = FP_SCAN_FALLBACK;
+        return NULL;
+    }
+    size_t cap = 64;
+    char **names = malloc(cap * sizeof *names);
+    *status = names ? FP_OK : FP_ERR_NOMEM;
+    for (;;) {
+        if (*status != FP_OK) break;
+        errno = 0;
+        struct dirent *d = readdir(dir);
+        if (!d) {
+            if (errno) *status = FP_SCAN_FALLBACK;
+            break;
+        }
+        if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, "..")) continue;
+        if (*count == cap) {
+            char **grown = cap <= SIZE_MAX / 2 / sizeof *names ? realloc(names, 2 * cap * sizeof *names) : NULL;
+            if (!grown) {
+                *status = FP_ERR_NOMEM;
+                break;
+            }
+            names = grown;
+            cap *= 2;
+        }
+        if (!(names[*count] = strdup(d->d_name))) {
+            *status = FP_ERR_NOMEM;
+            break;
+        }
+        (*count)++;
+    }
+    if (*status != FP_OK) {
+        closedir(dir);
+        if (names) free_names(names, *count);
+        return NULL;
+    }
+    qsort(names, *count, sizeof *names, compare_names);
+    *dir_out = dir;
+    return names;
+}
+
+static int walk(fp_scan *s, const char *dir, size_t dir_len, const char *prefix, size_t prefix_len,
+                fp_identity *ancestors, size_t depth, size_t max_depth);
+
+static int add_child(fp_scan *s, int dir_fd, const char *dir, size_t dir_len, const char *prefix,
+                     size_t prefix_len, const char *name, fp_identity *ancestors, size_t depth, size_t max_depth) {
+    size_t name_len = strlen(name);
+    if (!valid_utf8((const unsigned char *)name, name_len)) return FP_SCAN_FALLBACK;
+    size_t full_len, member_len;
+    char *full = join_path(dir, dir_len, name, name_len, &full_len);
+    if (!full) return FP_ERR_NOMEM;
+    /* member = prefix + name (+ "/" for directories) */
+    char *member = prefix_len + name_len <= SIZE_MAX - 2 ? malloc(prefix_len + name_len + 2) : NULL;
+    if (!member) {
+        free(full);
+        return FP_ERR_NOMEM;
+    }
+    memcpy(member, prefix, prefix_len);
+    memcpy(member + prefix_len, name, name_len);
+    member_len = prefix_len + name_len;
+    member[member_len] = '\0';
+    struct stat st;
+    int status;
+    if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        status = FP_SCAN_FALLBACK;
+    } else if (S_ISREG(st.st_mode)) {
+        status = add_entry(s, member, member_len, full, full_len, &st, '0');
+    } else if (S_ISDIR(st.st_mode)) {
+        status = FP_OK;
+        for (size_t i = 0; i < depth; i++)
+            if (ancestors[i].dev == (uint64_t)st.st_dev && ancestors[i].ino == (uint64_t)st.st_ino)
+                status = FP_SCAN_FALLBACK;
+        if (depth == max_depth) status = FP_SCAN_FALLBACK;
+        if (status == FP_OK) {
+            member[member_len++] = '/';
+            member[member_len] = '\0';
+            status = add_entry(s, member, member_len, full, full_len, &st, '5');
+        }
+        if (status == FP_OK) {
+            ancestors[depth].dev = (uint64_t)st.st_dev;
+            ancestors[depth].ino = (uint64_t)st.st_ino;
+            status = walk(s, full, full_len, member, member_len, ancestors, depth + 1, max_depth);
+        }
+    } else {
+        status = FP_SCAN_FALLBACK; /* symlink or special file */
+    }
+    free(member);
+    free(full);
+    return status;
+}
+
+static int walk(fp_scan *s, const char *dir, size_t dir_len, const char *prefix, size_t prefix_len,
+                fp_identity *ancestors, size_t depth, size_t max_depth) {
+    size_t count;
+    int status;
+    DIR *handle;
+    char **names = list_directory(dir, &handle, &count, &status);
+    if (!names) return status;
+    int fd = dirfd(handle);
+    for (size_t i = 0; i < count && status == FP_OK; i++)
+        status = add_child(s, fd, dir, dir_len, prefix, prefix_len, names[i], ancestors, depth, max_depth);
+    free_names(names, count);
+    if (closedir(handle) != 0 && status == FP_OK) status = FP_SCAN_FALLBACK;
+    return status;
+}
+
+#define FP_MAX_DEPTH 4096 /* deeper trees go through tree.scan */
+
+int fp_scan_tree(const char *root, fp_scan **out) {
+    *out = NULL;
+    struct stat st;
+    if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode)) return FP_SCAN_FALLBACK;
+    fp_scan *s = calloc(1, sizeof *s);
+    fp_identity *ancestors = calloc(FP_MAX_DEPTH + 1, sizeof *ancestors);
+    if (!s || !ancestors) {
+        free(s);
+        free(ancestors);
+        return FP_ERR_NOMEM;
+    }
+    ancestors[0].dev = (uint64_t)st.st_dev;
+    ancestors[0].ino = (uint64_t)st.st_ino;
+    int status = walk(s, root, strlen(root), "", 0, ancestors, 1, FP_MAX_DEPTH);
+    free(ancestors);
+    if (status != FP_OK) {
+        fp_scan_free(s);
+        return status;
+    }
+    uint64_t total = (uint64_t)s->tar_size + 2 * BLOCK;
+    s->tar_size += (int64_t)(2 * BLOCK + (RECORD - total % RECORD) % RECORD);
+    *out = s;
+    return FP_OK;
+}
+
+void fp_scan_get_view(const fp_scan *s, fp_scan_view *view) {
+    view->count = s->count;
+    view->names = (const char *)s->names.data;
+    view->names_len = s->names.len;
+    view->links = (const char *)s->links.data;
+    view->sources = (const char *)s->sources.data;
+    view->sources_len = s->sources.len;
+    view->sizes = (const int64_t *)(const void *)s->sizes.data;
+    view->modes = (const uint32_t *)(const void *)s->modes.data;
+    view->typeflags = (const char *)s->typeflags.data;
+    view->devs = (const uint64_t *)(const void *)s->devs.data;
+    view->inos = (const uint64_t *)(const void *)s->inos.data;
+    view->mtimes_ns = (const int64_t *)(const void *)s->mtimes.data;
+    view->ctimes_ns = (const int64_t *)(const void *)s->ctimes.data;
+    view->tar_size = s->tar_size;
+}
+
+void fp_scan_free(fp_scan *s) {
+    if (!s) return;
+    fp_bytes *all[] = {&s->names, &s->sources, &s->sizes, &s->modes, &s->typeflags,
+                       &s->devs,  &s->inos,    &s->mtimes, &s->ctimes, &s->links};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) free(all[i]->data);
+    free(s);
 }

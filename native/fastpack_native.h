@@ -53,3 +53,33 @@ void fp_reader_free(fp_reader *reader);
 size_t fp_header_capacity(size_t name_len, size_t link_len);
 size_t fp_encode_header(const char *name, size_t name_len, uint32_t mode, int64_t size, int64_t mtime,
                         char typeflag, const char *link, size_t link_len, unsigned char *out, size_t out_len);
+
+/* ---- native scan: the plain case of fastpack.tree.scan (regular files and directories only) ---- */
+
+#define FP_SCAN_FALLBACK 11 /* anything but plain files/dirs, or any error: use tree.scan */
+
+typedef struct fp_scan fp_scan;
+
+typedef struct {
+    size_t count;
+    const char *names;   /* NUL-terminated, back to back, directories end with '/' */
+    size_t names_len;
+    const char *links;   /* count empty strings */
+    const char *sources;
+    size_t sources_len;
+    const int64_t *sizes;
+    const uint32_t *modes;
+    const char *typeflags;
+    const uint64_t *devs;
+    const uint64_t *inos;
+    const int64_t *mtimes_ns;
+    const int64_t *ctimes_ns;
+    int64_t tar_size;    /* exact length of the tar stream of these entries */
+} fp_scan_view;
+
+/* Entries of the tree under root in archive order, as tree.scan without options would
+ * list them. Returns FP_OK, FP_SCAN_FALLBACK (symlink, special file, non-UTF-8 name,
+ * directory loop, any syscall error: tree.scan reports it) or FP_ERR_NOMEM. */
+int fp_scan_tree(const char *root, fp_scan **out);
+void fp_scan_get_view(const fp_scan *scan, fp_scan_view *view);
+void fp_scan_free(fp_scan *scan);

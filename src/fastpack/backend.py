@@ -53,6 +53,35 @@ def open_tar_source(entries: Sequence[Entry], mtime: int, backend: str) -> TarSo
     return TarReader(entries, mtime)
 
 
+def scan_tree(
+    src: str | os.PathLike[str], *, follow_symlinks: bool = False, exclude: Sequence[str] = (), backend: str
+) -> Sequence[Entry]:
+    """`tree.scan`, done in C for plain trees when the native backend runs (same entries, same order).
+
+    Links, special files, odd names and every error go through `tree.scan`, so
+    refusals have one implementation and one message.
+    """
+    if backend == "native" and not follow_symlinks and not exclude:
+        from fastpack.native import scan_native
+
+        entries = scan_native(src)
+        if entries is not None:
+            return entries
+    from fastpack.tree import scan
+
+    return scan(src, follow_symlinks=follow_symlinks, exclude=exclude)
+
+
+def stream_size(entries: Sequence[Entry]) -> int:
+    """Exact tar length: already summed by the native scan, else computed from the entries."""
+    known = getattr(entries, "tar_size", None)
+    if isinstance(known, int):
+        return known
+    from fastpack.tarstream import tar_size
+
+    return tar_size(entries)
+
+
 def zstd_version() -> str:
     import zstandard
 

@@ -8,15 +8,18 @@ Memory is a few fixed buffers plus zstd's window, whatever the input size.
 from __future__ import annotations
 
 import os
+import queue
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+from fastpack.backend import TarSource
 from fastpack.errors import UsageError
 from fastpack.sinks import BundleFileSink, FanOut, Sink
 from fastpack.tarformat import OCTAL11_LIMIT
-from fastpack.tree import Entry, scan
+from fastpack.tree import Entry
 
 FORMAT = "fastpack-bundle-v1"
 DEFAULT_LEVEL = 3
@@ -111,6 +114,50 @@ def output_exclusions(src: str, out: str) -> list[str]:
     return excluded
 
 
+class _ReadAhead:
+    """Fills the next buffers from the tar source in a thread while the caller hashes and compresses.
+
+    Both backends release the GIL while reading, so reading overlaps compression
+    and hashing; memory is `depth` buffers whatever the input size.
+    """
+
+    def __init__(self, source: TarSource, chunk_size: int, depth: int = 3) -> None:
+        self._source = source
+        self._free: queue.SimpleQueue[bytearray | None] = queue.SimpleQueue()
+        self._ready: queue.SimpleQueue[tuple[bytearray, int] | BaseException] = queue.SimpleQueue()
+        for _ in range(depth):
+            self._free.put(bytearray(chunk_size))
+        self._thread = threading.Thread(target=self._fill, name="fastpack-tar-reader", daemon=True)
+        self._thread.start()
+
+    def _fill(self) -> None:
+        try:
+            while (buffer := self._free.get()) is not None:
+                count = self._source.readinto(buffer)
+                self._ready.put((buffer, count))
+                if not count:
+                    return
+        except BaseException as exc:  # handed to the consuming thread, which raises it
+            self._ready.put(exc)
+
+    def __iter__(self) -> Iterator[memoryview]:
+        while True:
+            item = self._ready.get()
+            if isinstance(item, BaseException):
+                raise item
+            buffer, count = item
+            if not count:
+                return
+            yield memoryview(buffer)[:count]
+            self._free.put(buffer)
+
+    def close(self) -> None:
+        """Stop the reader thread (it finishes its current fill) and close the source."""
+        self._free.put(None)
+        self._thread.join()
+        self._source.close()
+
+
 def stream_bundle(
     entries: Sequence[Entry],
     fanout: FanOut,
@@ -126,29 +173,26 @@ def stream_bundle(
 ) -> str:
     """Write the compressed bundle of `entries` (a `total`-byte tar) into `fanout`; returns the tar's BLAKE3."""
     import blake3
+    import zstandard
 
     from fastpack.backend import open_tar_source
 
-    compressor = make_compressor(level, threads, long_window).compressobj(size=total)
+    # stream_writer hands compressed blocks straight to the fan-out (no per-call result
+    # bytes to grow, unlike compressobj); the frame is identical.
+    compressor = make_compressor(level, threads, long_window).stream_writer(fanout, size=total, closefd=False)
     tar_hash = blake3.blake3()
-    buffer = bytearray(chunk_size)
-    view = memoryview(buffer)
-    source = open_tar_source(entries, mtime, backend)
+    reader = _ReadAhead(open_tar_source(entries, mtime, backend), chunk_size)
     produced = 0
     try:
-        while True:
-            count = source.readinto(buffer)
-            if not count:
-                break
-            chunk = view[:count]
+        for chunk in reader:
             tar_hash.update(chunk)
-            fanout.write(compressor.compress(chunk))
-            produced += count
+            compressor.write(chunk)
+            produced += len(chunk)
             if progress is not None:
-                progress.update(count)  # type: ignore[attr-defined]
-        fanout.write(compressor.flush())
+                progress.update(len(chunk))  # type: ignore[attr-defined]
+        compressor.flush(zstandard.FLUSH_FRAME)
     finally:
-        source.close()
+        reader.close()
     if produced != total:
         raise AssertionError(f"tar stream is {produced} bytes, pledged {total}")
     return tar_hash.hexdigest()
@@ -170,9 +214,8 @@ def pack(
     quiet: bool = True,
 ) -> PackResult:
     """Pack the directory `src` into the bundle `out` (and its sidecar); see SPEC §2."""
-    from fastpack.backend import backend_name, zstd_version
+    from fastpack.backend import backend_name, scan_tree, stream_size, zstd_version
     from fastpack.progress import Progress
-    from fastpack.tarstream import tar_size
 
     started = time.perf_counter()
     src, out = os.fspath(src), os.fspath(out)
@@ -182,12 +225,13 @@ def pack(
     backend = backend_name(backend)
     if chunk_size < 512:
         raise UsageError(f"chunk size must be at least 512 bytes, got {chunk_size}")
-    entries = scan(src, follow_symlinks=follow_symlinks, exclude=output_exclusions(src, out))
+    exclude = output_exclusions(src, out)
+    entries = scan_tree(src, follow_symlinks=follow_symlinks, exclude=exclude, backend=backend)
     if validate:
         from fastpack.manifest import check_tree
 
         check_tree(src, entries)
-    total = tar_size(entries)
+    total = stream_size(entries)
     file_sink = BundleFileSink(out)
     progress = Progress.for_terminal(f"packing {os.path.basename(out)}", total, quiet=quiet)
     with FanOut([file_sink, *extra_sinks]) as fanout:
