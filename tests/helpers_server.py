@@ -128,8 +128,9 @@ def make_bundle(tmp: Path, name: str, version: str, payload: bytes = b"") -> tup
     """Pack an extension with fastpack; returns (bundle, manifest bytes, sha256 computed by hashlib)."""
     from fastpack.pack import pack
 
-    source = write_extension(tmp / f"src-{name}-{version}-{len(payload)}", name, version, payload)
-    out_dir = tmp / f"out-{name}-{version}-{len(payload)}"
+    tag = f"{name}-{version}-{hashlib.sha256(payload).hexdigest()[:8]}"
+    source = write_extension(tmp / f"src-{tag}", name, version, payload)
+    out_dir = tmp / f"out-{tag}"
     out_dir.mkdir()
     bundle = out_dir / "bundle.tar.zst"
     pack(source, bundle)
