@@ -75,18 +75,17 @@ def _structure(reader: BundleReader, source: HashingSource, report: VerifyReport
     try:
         summary = collect(reader)
     except BundleError as exc:
-        layer = (exc.details or {}).get("check")
-        if layer == "tar":
-            report.add("tar", FAIL, exc.message)
-            try:
-                reader.finish()
-            except BundleError as frame_exc:
-                report.add("zstd", FAIL, frame_exc.message)
-            else:
-                report.add("zstd", OK, _frame_message(reader.compressed_size, reader.tar_size))
-        else:
+        if (exc.details or {}).get("check") != "tar":
             report.add("zstd", FAIL, exc.message)
             report.add("tar", SKIP, "not checked: the zstd stream could not be decompressed")
+            return None
+        try:
+            reader.finish()
+        except BundleError as frame_exc:
+            report.add("zstd", FAIL, frame_exc.message)
+        else:
+            report.add("zstd", OK, _frame_message(reader.compressed_size, reader.tar_size))
+        report.add("tar", FAIL, exc.message)
         return None
     finally:
         source.drain()
