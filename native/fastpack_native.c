@@ -143,9 +143,10 @@ size_t fp_encode_header(const char *name, size_t name_len, uint32_t mode, int64_
         return 0;
     unsigned char *records = out + BLOCK;
     size_t records_len = 0;
-    if (needs_pax(name, name_len, NAME_MAX_LEN)) records_len += put_pax_record(records, "path", name, name_len);
-    if (link_len && needs_pax(link, link_len, LINK_MAX_LEN))
-        records_len += put_pax_record(records + records_len, "linkpath", link, link_len);
+    /* GNU tar's rules and record order: linkpath (only when too long), path, size. */
+    if (link_len > LINK_MAX_LEN) records_len += put_pax_record(records, "linkpath", link, link_len);
+    if (needs_pax(name, name_len, NAME_MAX_LEN))
+        records_len += put_pax_record(records + records_len, "path", name, name_len);
     uint64_t size_field = (uint64_t)size;
     if (size >= OCTAL11_LIMIT) {
         char digits[INT64_DIGITS + 1];

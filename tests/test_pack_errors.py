@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+import fastpack.backend as backend_module
 import fastpack.pack as pack_module
 from fastpack.cli import main
 from fastpack.errors import InputError, SourceChangedError
-from fastpack.tree import scan
 
 # root ignores file permissions; without these two capabilities it honours them like any user.
 WITHOUT_DAC_OVERRIDE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
@@ -200,12 +200,14 @@ def test_file_changed_during_pack(
     mutate, error_type, message = CHANGES[change]
     target = src / "sub" / "file.txt"
 
+    scan_tree = backend_module.scan_tree
+
     def scan_then_change(*args, **kwargs):
-        entries = scan(*args, **kwargs)
+        entries = scan_tree(*args, **kwargs)
         mutate(target)
         return entries
 
-    monkeypatch.setattr(pack_module, "scan", scan_then_change)
+    monkeypatch.setattr(backend_module, "scan_tree", scan_then_change)
     with pytest.raises(error_type) as info:
         pack_module.pack(src, out_dir / "b.tar.zst", validate=False)
     assert message in str(info.value) and str(target) in str(info.value)
