@@ -151,6 +151,13 @@ def test_undeclared_growth_stopped_by_size_limit() -> None:
     assert "uncompressed size exceeds the limit of 32768 bytes" in error.message
 
 
+def test_flood_of_empty_zstd_blocks_rejected() -> None:
+    empty_raw_block = (0).to_bytes(3, "little")  # not last, raw, size 0: 3 bytes of input, no output
+    assert GOOD[4] == 0x64  # single segment, checksum, 2-byte content size: the frame header is 7 bytes
+    frame = GOOD[:7] + empty_raw_block * 100_000 + GOOD[7:]
+    assert "hostile zstd frame: 4097 blocks" in rejected(frame).message
+
+
 def test_entry_count_limit() -> None:
     tar = end(b"".join(member(f"f{i}", b"x") for i in range(5)))
     assert summarize_bundle(io.BytesIO(compress(tar)), BundleLimits(max_entries=5)).count("file") == 5

@@ -30,6 +30,8 @@ ZSTD_MAX_BLOCK = 128 * 1024
 RATIO_GRACE = 1 << 20  # the ratio limit applies beyond the first MiB: tar headers alone compress very well
 MAX_PAX_HEADER = 64 * 1024
 MAX_SYMLINK_HOPS = 40
+FREE_BLOCKS = 4096  # beyond this many zstd blocks, each must yield MIN_BLOCK_OUTPUT bytes on average
+MIN_BLOCK_OUTPUT = 64  # (empty blocks cost CPU per 3 bytes of input and produce nothing: a CPU bomb)
 _ZERO_BLOCK = bytes(BLOCK)
 _FILE_TYPES = (b"0", b"\0")
 _REJECTED_TYPES = {
@@ -185,7 +187,11 @@ class _Frame:
         if out:
             yield out
         last = False
+        blocks = 0
         while not last:
+            blocks += 1
+            if blocks > FREE_BLOCKS and self.produced < MIN_BLOCK_OUTPUT * blocks:
+                raise self.error(f"hostile zstd frame: {blocks} blocks for only {self.produced} bytes of output")
             header = self._take(3, "block header")
             value = int.from_bytes(header, "little")
             last, kind, size = bool(value & 1), value >> 1 & 3, value >> 3
