@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import zstandard
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fastpack.bundle import BundleLimits, BundleReader, iter_members, read_manifest, summarize_bundle
 from fastpack.errors import BundleError
@@ -304,3 +305,48 @@ def test_reads_gnu_tar_plus_zstd_cli_bundle(tmp_path: Path, example_dist: Path) 
     assert summary.tar_size == len(tar_bytes)
     assert summary.manifest == (example_dist / "manifest.json").read_bytes()
     assert reader_listing(bundle) == independent_listing(bundle)
+
+
+# --- fuzzing: whatever the bytes, the reader either succeeds or raises BundleError -------------------------
+
+FUZZ_TAR = valid_tar(
+    pax_member({"path": "ui/" + "ü" * 70})
+    + member("x", b"long")
+    + member("ui/link", typeflag=b"2", linkname="index.html")
+    + member("big", os.urandom(3000))
+)
+
+
+def reads_or_rejects(data: bytes) -> None:
+    try:
+        summarize_bundle(io.BytesIO(data), BundleLimits(max_total_size=1 << 20))
+    except BundleError as exc:
+        assert exc.message and exc.details["check"] in ("zstd", "tar")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    edits=st.lists(st.tuples(st.integers(0, len(FUZZ_TAR) - 1), st.integers(0, 255)), min_size=1, max_size=8),
+    cut=st.one_of(st.none(), st.integers(0, len(FUZZ_TAR))),
+)
+def test_fuzzed_tar_streams(edits: list[tuple[int, int]], cut: int | None) -> None:
+    data = bytearray(FUZZ_TAR)
+    for position, value in edits:
+        data[position] = value
+    reads_or_rejects(compress(bytes(data[:cut])))
+
+
+FUZZ_BUNDLE = compress(FUZZ_TAR)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    edits=st.lists(st.tuples(st.integers(0, len(FUZZ_BUNDLE) - 1), st.integers(0, 255)), min_size=1, max_size=4),
+    cut=st.one_of(st.none(), st.integers(0, len(FUZZ_BUNDLE))),
+    tail=st.binary(max_size=8),
+)
+def test_fuzzed_compressed_bytes(edits: list[tuple[int, int]], cut: int | None, tail: bytes) -> None:
+    data = bytearray(FUZZ_BUNDLE)
+    for position, value in edits:
+        data[position] = value
+    reads_or_rejects(bytes(data[:cut]) + tail)
