@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastpack.errors import FastpackError, HashMismatch, InputError, UsageError
+from fastpack.errors import FastpackError, HashMismatch, InputError, MissingDependency, UsageError
 from fastpack.hashing import READ_CHUNK, BundleDigest
 from fastpack.progress import Progress
 from fastpack.sinks import FanOut
@@ -79,7 +79,10 @@ class ServerClient:
     """Thin typed wrapper over the HTTP API; every error becomes the matching `FastpackError`."""
 
     def __init__(self, target: ServerTarget, request_id: str | None = None) -> None:
-        import httpx
+        try:
+            import httpx
+        except ImportError:
+            raise MissingDependency("publishing to a server needs httpx: pip install 'fastpack[server]'") from None
 
         self.target = target
         self.request_id = request_id or f"fastpack-{uuid.uuid4().hex}"
