@@ -131,11 +131,11 @@ class LocalCache:
             return None
         if not (isinstance(identity, list) and all(isinstance(value, int) for value in identity)):
             identity = None
-        return LocalRecord(bundle, path, identity, [store for store in published if isinstance(store, str)])
+        return LocalRecord(bundle, path, identity, sorted({store for store in published if isinstance(store, str)}))
 
     def record(self, digest: str, record: LocalRecord) -> None:
         data = {**record.bundle.to_json(), "path": record.path, "identity": record.identity}
-        data["published"] = sorted(set(record.published))
+        data["published"] = record.published
         replace_file(self._record_path(digest), json.dumps(data, sort_keys=True).encode())
 
 

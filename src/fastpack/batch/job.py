@@ -189,7 +189,7 @@ class _Build:
         self.result.files_hashed, self.result.files_reused = stats.hashed, stats.hits
 
         record = ctx.local.lookup(digest)
-        published: list[str] = record.published if record else []
+        published = list(record.published) if record else []
         fleet_sound = True
         self._make_output_dir()
         if record and self._matches(record.bundle) and _reuse_local(record, self.target):
@@ -211,7 +211,10 @@ class _Build:
             elif ctx.store_label is not None:
                 self.result.published = {"contentHash": bundle.sha256, "uploaded": False}
         finally:
-            ctx.local.record(digest, LocalRecord(bundle, self.target, file_identity(self.target), published))
+            target = os.path.abspath(self.target)
+            fresh = LocalRecord(bundle, target, file_identity(target), sorted(set(published)))
+            if fresh != record:  # a warm run with nothing new writes nothing
+                ctx.local.record(digest, fresh)
 
     def _make_output_dir(self) -> None:
         try:
