@@ -8,12 +8,13 @@ A failing check never hides the others: each one is reported.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastpack.bundle import DEFAULT_LIMITS, BundleLimits, BundleReader, BundleSummary, HashingSource, collect
-from fastpack.errors import BundleError, FastpackError
+from fastpack.errors import BundleError, FastpackError, UsageError
 from fastpack.hashing import BundleDigest
 
 OK, FAIL, SKIP = "ok", "fail", "skip"
@@ -70,33 +71,33 @@ class SignatureRequest:
     keyring: str | None = None
 
 
-def _structure(reader: BundleReader, source: HashingSource, report: VerifyReport) -> BundleSummary | None:
+def _structure(reader: BundleReader, source: HashingSource) -> tuple[BundleSummary | None, list[Check]]:
     """zstd + tar checks; after a tar error the frame is still decompressed to check it separately."""
     try:
         summary = collect(reader)
     except BundleError as exc:
         if (exc.details or {}).get("check") != "tar":
-            report.add("zstd", FAIL, exc.message)
-            report.add("tar", SKIP, "not checked: the zstd stream could not be decompressed")
-            return None
+            return None, [
+                Check("zstd", FAIL, exc.message),
+                Check("tar", SKIP, "not checked: the zstd stream could not be decompressed"),
+            ]
         try:
             reader.finish()
         except BundleError as frame_exc:
-            report.add("zstd", FAIL, frame_exc.message)
+            frame = Check("zstd", FAIL, frame_exc.message)
         else:
-            report.add("zstd", OK, _frame_message(reader.compressed_size, reader.tar_size))
-        report.add("tar", FAIL, exc.message)
-        return None
+            frame = Check("zstd", OK, _frame_message(reader.compressed_size, reader.tar_size))
+        return None, [frame, Check("tar", FAIL, exc.message)]
     finally:
         source.drain()
-    report.add("zstd", OK, _frame_message(summary.compressed_size, summary.tar_size))
-    report.add(
-        "tar",
-        OK,
+    counts = (
         f"{len(summary.members)} entries ({summary.count('file')} files, {summary.count('dir')} directories, "
-        f"{summary.count('symlink')} symlinks), all paths safe",
+        f"{summary.count('symlink')} symlinks), all paths safe"
     )
-    return summary
+    return summary, [
+        Check("zstd", OK, _frame_message(summary.compressed_size, summary.tar_size)),
+        Check("tar", OK, counts),
+    ]
 
 
 def _frame_message(compressed: int, uncompressed: int) -> str:
@@ -139,14 +140,11 @@ def _check_manifest(report: VerifyReport, summary: BundleSummary | None) -> None
     if issues:
         report.add("manifest", FAIL, summarize(issues))
         return
-    import json
-
     doc = json.loads(summary.manifest)
     report.add("manifest", OK, f"{doc['name']} {doc['version']} ({doc['runtime']}): valid and consistent")
 
 
 def _check_signature(report: VerifyReport, request: SignatureRequest, digest: BundleDigest) -> None:
-    from fastpack.errors import UsageError
     from fastpack.sign import verify_signature
 
     try:
@@ -183,12 +181,10 @@ def verify_bundle(
 
     with open_bundle(path) as handle:
         source = HashingSource(handle)
-        reader = BundleReader(source, limits, path)
-        checks = VerifyReport(path, "", 0)
-        summary = _structure(reader, source, checks)
+        summary, structure = _structure(BundleReader(source, limits, path), source)
     report = VerifyReport(path, source.state.hexdigest(), source.size, summary=summary)
     _check_sha256(report, expected_sha256, path)
-    report.checks += checks.checks
+    report.checks += structure
     _check_manifest(report, summary)
     if signature is not None:
         _check_signature(report, signature, BundleDigest.from_state(source.state, source.size))
