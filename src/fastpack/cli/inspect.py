@@ -7,6 +7,8 @@ import argparse
 from fastpack.cli.common import print_json
 from fastpack.cli.limits import add_limit_flags, limits_from_args
 
+_MANIFEST_FIELDS = ("name", "version", "runtime", "publisher", "endpoints")
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser("inspect", help="show a bundle's entries, manifest, sizes and ratio")
@@ -18,36 +20,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run(args: argparse.Namespace) -> int:
     from fastpack.inspection import inspect_bundle
+    from fastpack.pack import FORMAT
 
-    data = inspect_bundle(args.bundle, limits_from_args(args)).to_json()
+    inspection = inspect_bundle(args.bundle, limits_from_args(args))
     if args.json:
-        print_json(data)
+        print_json(inspection.to_json())
         return 0
-    print(f"bundle    {data['path']}")
-    print(f"format    {data['format']}")
-    print(f"sha256    {data['sha256']}")
-    print(f"size      {data['size']} bytes compressed, {data['tar_size']} bytes tar, ratio {data['ratio']:.2f}")
+    summary = inspection.summary
+    print(f"bundle    {inspection.path}")
+    print(f"format    {FORMAT}")
+    print(f"sha256    {inspection.sha256}")
     print(
-        f"entries   {data['entries']} ({data['files']} files, {data['directories']} directories, "
-        f"{data['symlinks']} symlinks), {data['content_size']} bytes of content"
+        f"size      {summary.compressed_size} bytes compressed, {summary.tar_size} bytes tar, ratio {summary.ratio:.2f}"
     )
-    manifest = data["manifest"]
+    print(
+        f"entries   {len(summary.members)} ({summary.count('file')} files, {summary.count('dir')} directories, "
+        f"{summary.count('symlink')} symlinks), {summary.content_size} bytes of content"
+    )
+    manifest = inspection.manifest
     if manifest is None:
         print("manifest  none (no manifest.json at the bundle root)")
     else:
-        assert isinstance(manifest, dict)
-        fields = "  ".join(
-            f"{key}={manifest[key]}"
-            for key in ("name", "version", "runtime", "publisher", "endpoints")
-            if key in manifest
-        )
+        fields = "  ".join(f"{key}={manifest[key]}" for key in _MANIFEST_FIELDS if key in manifest)
         print(f"manifest  {'valid' if manifest['valid'] else 'INVALID'}  {fields}")
         for issue in manifest["issues"]:
             print(f"          {issue['path']}: {issue['message']}")
     print()
-    members = data["members"]
-    assert isinstance(members, list)
-    for member in members:
-        suffix = "/" if member["type"] == "dir" else f" -> {member['linkname']}" if member["type"] == "symlink" else ""
-        print(f"{member['mode']}  {member['size']:>12}  {member['path']}{suffix}")
+    for member in summary.members:
+        suffix = {"dir": "/", "symlink": f" -> {member.linkname}"}.get(member.type, "")
+        print(f"{member.mode:04o}  {member.size:>12}  {member.name}{suffix}")
     return 0

@@ -8,6 +8,7 @@ from fastpack.cli.common import print_json
 from fastpack.cli.limits import add_limit_flags, limits_from_args
 
 _ALGORITHMS = ("cosign", "x509", "pgp")
+_LABELS = {"ok": "ok", "fail": "FAIL", "skip": "skip"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -60,8 +61,6 @@ def run(args: argparse.Namespace) -> int:
         print_json(report.to_json())
     else:
         for check in report.checks:
-            print(
-                f"{check.status.upper() if check.status == 'fail' else check.status:<4} {check.name}: {check.message}"
-            )
+            print(f"{_LABELS[check.status]:<4} {check.name}: {check.message}")
         print(f"{report.path}: {'OK' if report.ok else 'FAILED'}")
     return 0 if report.ok else 1
