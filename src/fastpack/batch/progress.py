@@ -41,9 +41,13 @@ class BatchProgress:
 
     def print(self, message: str, stream: TextIO | None = None) -> None:
         """A line above the progress block (to `stream`, default stderr)."""
+        target = stream or self.stream
         with self._lock:
+            if target is not self.stream and not target.isatty():  # not on the screen: no redraw needed
+                target.write(message + "\n")
+                target.flush()
+                return
             self._clear()
-            target = stream or self.stream
             target.write(message + "\n")
             target.flush()
             self._draw(force=True)
