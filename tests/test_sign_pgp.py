@@ -222,3 +222,24 @@ def test_key_files_that_cannot_sign_are_refused(bundle: Path, sign_keys: Path) -
         sign_bundle(str(bundle), "pgp", key=str(sign_keys / "signer.key"))
     assert os.listdir(bundle.parent) == [bundle.name]
     assert oct(os.stat(sign_keys / "pgp-secret.asc").st_mode & 0o777) == "0o600"
+
+
+def test_every_corrupted_byte_gives_a_signature_error_not_a_crash(bundle: Path, sign_keys: Path) -> None:
+    from fastpack.sign.pgp import armor, dearmor
+
+    text = sign_bundle(str(bundle), "pgp", key=str(sign_keys / "pgp-secret.asc")).text
+    packets = dearmor(text.encode(), ("PGP SIGNATURE",))
+    assert packets is not None
+    digest = BundleDigest.from_file(bundle)
+    assert packets[0] == 0xC2 and packets[1] < 192  # new-format signature packet, one-octet length
+    signed_end = 2 + 6 + int.from_bytes(packets[6:8], "big")  # header, version..hash algorithm, hashed subpackets
+    for position in range(len(packets)):
+        corrupted = bytearray(packets)
+        corrupted[position] ^= 0x41
+        try:
+            verify_signature(
+                armor("PGP SIGNATURE", bytes(corrupted)), "pgp", digest, keyring=str(sign_keys / "pgp-public.asc")
+            )
+        except SignatureError:
+            continue
+        assert position >= signed_end, f"a change at byte {position}, inside the signed header, still verified"

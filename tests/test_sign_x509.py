@@ -208,3 +208,22 @@ def test_keygen_certificates_as_openssl_sees_them(sign_keys: Path) -> None:
     signer = run_tool("openssl", "x509", "-in", sign_keys / "signer.pem", "-noout", "-text").stdout
     assert "CA:FALSE" in signer and "Digital Signature" in signer
     assert oct(os.stat(sign_keys / "signer.key").st_mode & 0o777) == "0o600"
+
+
+def test_every_corrupted_byte_gives_a_signature_error_not_a_crash(bundle: Path, sign_keys: Path) -> None:
+    import base64
+
+    text = _sign(bundle, sign_keys).read_text()
+    der = base64.b64decode("".join(text.strip().splitlines()[1:-1]))
+    digest = BundleDigest.from_file(bundle)
+    outcomes = set()
+    for position in range(len(der)):
+        corrupted = bytearray(der)
+        corrupted[position] ^= 0x41
+        pem = "-----BEGIN CMS-----\n" + base64.b64encode(bytes(corrupted)).decode() + "\n-----END CMS-----\n"
+        try:
+            verify_signature(pem, "x509", digest, ca=str(sign_keys / "ca.pem"))
+            outcomes.add("verified")
+        except SignatureError:
+            outcomes.add("rejected")
+    assert "rejected" in outcomes

@@ -107,6 +107,7 @@ def _require_p256(key: Any, path: str, kind: str) -> Any:
 
 def load_private_key(path: str, password: bytes | None = None) -> Any:
     """An encrypted cosign/sigstore key or a plain PKCS#8 / SEC1 PEM, as an ECDSA P-256 private key."""
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
 
     data = read_material(path, "signing key")
@@ -118,13 +119,13 @@ def load_private_key(path: str, password: bytes | None = None) -> Any:
             der = decrypt_key(body, password if password is not None else resolve_password(path), path)
             try:
                 key = serialization.load_der_private_key(der, password=None)
-            except (ValueError, TypeError):
+            except (ValueError, TypeError, UnsupportedAlgorithm):
                 raise SigningKeyError("decrypted cosign key is not a PKCS#8 key", path=path) from None
             return _require_p256(key, path, "private key")
         if label in PLAIN_LABELS:
             try:
                 key = serialization.load_pem_private_key(data, password=None)
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
                 raise SigningKeyError(f"cannot read private key: {exc}", path=path) from None
             return _require_p256(key, path, "private key")
     raise SigningKeyError(_not_a_key_message(labels, "cosign private key"), path=path)
@@ -139,6 +140,7 @@ def _not_a_key_message(labels: list[str], wanted: str) -> str:
 
 
 def load_public_key(path: str) -> Any:
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
 
     data = read_material(path, "public key")
@@ -147,7 +149,7 @@ def load_public_key(path: str) -> Any:
         raise SigningKeyError(_not_a_key_message(labels, "cosign public key"), path=path)
     try:
         key = serialization.load_pem_public_key(data)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise SigningKeyError(f"cannot read public key: {exc}", path=path) from None
     return _require_p256(key, path, "public key")
 

@@ -255,10 +255,15 @@ def parse_keys(data: bytes) -> list[PgpKey]:
     keys: list[PgpKey] = []
     for tag, body in packets(binary):
         if tag in _KEY_TAGS:
-            algorithm, public, end = _parse_public(body)
-            key = PgpKey(body[:end], algorithm, public)
-            if tag in (TAG_SECRET_KEY, TAG_SECRET_SUBKEY):
-                key.secret = _parse_secret(algorithm, public, body[end:])
+            try:
+                algorithm, public, end = _parse_public(body)
+                key = PgpKey(body[:end], algorithm, public)
+                if tag in (TAG_SECRET_KEY, TAG_SECRET_SUBKEY):
+                    key.secret = _parse_secret(algorithm, public, body[end:])
+            except Malformed:
+                raise
+            except (ValueError, IndexError) as exc:
+                raise Malformed(f"invalid key material: {exc}") from None
             keys.append(key)
         elif tag == TAG_USER_ID and keys:
             keys[-1].user_ids.append(body.decode("utf-8", "replace"))
@@ -269,6 +274,9 @@ def parse_keys(data: bytes) -> list[PgpKey]:
 
 def load_keyring(path: str) -> list[PgpKey]:
     data = read_material(path, "keyring")
+    labels = [label for label, _ in pem_blocks(data)]
+    if labels and not any(label.startswith("PGP ") for label in labels):
+        raise SigningKeyError(f"expected an OpenPGP public key, found PEM {', '.join(labels)}", path=path)
     try:
         return parse_keys(data)
     except Malformed as exc:

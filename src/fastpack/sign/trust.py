@@ -62,12 +62,13 @@ class Trust:
             self._add_pgp(path, data)
 
     def _add_cosign(self, path: str, der: bytes) -> None:
+        from cryptography.exceptions import UnsupportedAlgorithm
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import ec
 
         try:
             key = serialization.load_der_public_key(der)
-        except ValueError as exc:
+        except (ValueError, UnsupportedAlgorithm) as exc:
             raise SigningKeyError(f"cannot read public key: {exc}", path=path) from None
         if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
             raise SigningKeyError("public key is not ECDSA P-256 (cosign)", path=path)
@@ -78,7 +79,7 @@ class Trust:
 
         try:
             self.ca_certificates.append(x509.load_der_x509_certificate(der))
-        except ValueError as exc:
+        except (ValueError, x509.InvalidVersion) as exc:
             raise SigningKeyError(f"cannot read certificate: {exc}", path=path) from None
 
     def _add_pgp(self, path: str, data: bytes) -> None:

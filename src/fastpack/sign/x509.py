@@ -25,15 +25,17 @@ def load_certificates(path: str, what: str = "certificate") -> list[Any]:
     data = read_material(path, what)
     blocks = [lines for label, lines in pem_blocks(data) if label in ("CERTIFICATE", "TRUSTED CERTIFICATE")]
     if not blocks:
-        raise SigningKeyError(f"no PEM certificate found in this {what}", path=path)
+        found = ", ".join(label for label, _ in pem_blocks(data)) or "no PEM block"
+        raise SigningKeyError(f"expected a PEM {what} (CERTIFICATE), found {found}", path=path)
     bad = SigningKeyError(f"{what} is not valid PEM", path=path)
     try:
         return [x509.load_der_x509_certificate(b64decode("".join(lines), bad)) for lines in blocks]
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:
         raise SigningKeyError(f"cannot read {what}: {exc}", path=path) from None
 
 
 def _load_private_key(path: str, password: bytes | None) -> Any:
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -49,16 +51,28 @@ def _load_private_key(path: str, password: bytes | None) -> Any:
         key = serialization.load_pem_private_key(data, password=password)
     except TypeError:
         raise SigningKeyError("private key is encrypted and no password was given", path=path) from None
-    except ValueError as exc:
+    except (ValueError, UnsupportedAlgorithm) as exc:
         raise SigningKeyError(f"cannot read private key (wrong password?): {exc}", path=path) from None
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
         raise SigningKeyError("x509 signing needs an ECDSA or RSA key", path=path)
     return key
 
 
+def _spki(key_or_cert: Any) -> bytes | None:
+    """SubjectPublicKeyInfo DER of a public key or a certificate's key (None if cryptography cannot load it)."""
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        key = key_or_cert.public_key() if isinstance(key_or_cert, x509.Certificate) else key_or_cert
+        return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    except (ValueError, UnsupportedAlgorithm):
+        return None
+
+
 def load_signer(key: str, cert: str | None, chain: str | None, password: bytes | None) -> tuple[Any, list[Any]]:
     """(private key, [signer certificate, chain...]); the certificate may sit in the key file."""
-    from cryptography.hazmat.primitives import serialization
 
     private_key = _load_private_key(key, password)
     if cert is None and b"-----BEGIN CERTIFICATE-----" not in read_material(key, "signing key"):
@@ -66,9 +80,8 @@ def load_signer(key: str, cert: str | None, chain: str | None, password: bytes |
             "x509 signing needs the signer certificate: pass --cert or set FASTPACK_SIGNING_CERT", path=key
         )
     certificates = load_certificates(cert or key, "signing certificate")
-    spki = serialization.PublicFormat.SubjectPublicKeyInfo
-    mine = private_key.public_key().public_bytes(serialization.Encoding.DER, spki)
-    matching = [c for c in certificates if c.public_key().public_bytes(serialization.Encoding.DER, spki) == mine]
+    mine = _spki(private_key.public_key())
+    matching = [c for c in certificates if _spki(c) == mine]
     if not matching:
         raise SigningKeyError(f"certificate does not match the private key {key}", path=cert or key)
     leaf = matching[0]
@@ -150,7 +163,7 @@ def _parse(text: str) -> Any:
             raise SignatureError(f"CMS content is {info['content_type'].native}, expected signed_data")
         signed = info["content"]
         signed.native  # noqa: B018 - parse everything now so malformed input fails here, not later
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
         raise garbage from None
     if signed["encap_content_info"]["content"].native is not None:
         raise SignatureError("CMS signature is not detached (it embeds content)")
@@ -256,8 +269,28 @@ def check_chain(leaf: Any, intermediates: list[Any], anchors: list[Any]) -> Any:
 def verify(text: str, digest: BundleDigest, anchors: list[Any], sources: str) -> str:
     """Subject of the signer certificate, once every signer verifies and chains to `anchors`."""
     from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
 
     signed = _parse(text)
+    try:
+        return _verify_signers(signed, digest, anchors, sources)
+    except (
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        UnsupportedAlgorithm,
+        x509.InvalidVersion,
+    ) as exc:
+        raise SignatureError(f"malformed CMS signature: {exc}") from None
+
+
+def _verify_signers(signed: Any, digest: BundleDigest, anchors: list[Any], sources: str) -> str:
+    from cryptography import x509
+
+    if signed["encap_content_info"]["content_type"].native != "data":
+        raise SignatureError("CMS encapsulated content type is not id-data")
     certificates = [x509.load_der_x509_certificate(c.chosen.dump()) for c in signed["certificates"] or []]
     subject = ""
     for signer_info in signed["signer_infos"]:
