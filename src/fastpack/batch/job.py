@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import blake3
+
 from fastpack.batch.cache import CachedBundle, FleetCache, LocalCache, LocalRecord, file_identity
 from fastpack.batch.digest import PackOptions, tree_digest
 from fastpack.batch.discover import MANIFEST, Extension
@@ -25,9 +27,10 @@ from fastpack.errors import (
     NotFound,
     OutputError,
     SizeMismatch,
+    SourceChangedError,
     StoreError,
 )
-from fastpack.tree import display
+from fastpack.tree import Entry, display
 
 BUNDLE_NAME = "bundle.tar.zst"
 Status = Callable[[str], None]
@@ -183,7 +186,7 @@ class _Build:
         self.status("hashing")
         entries = scan(self.extension.path, follow_symlinks=opts.follow_symlinks, exclude=exclude)
         stats = StatCache(ctx.local.stat_path(self.extension.path))
-        digest = tree_digest(entries, opts, stats.content_hash)
+        digest = tree_digest(entries, opts, self._checking_manifest(stats.content_hash))
         stats.save()
         self.result.digest = digest
         self.result.files_hashed, self.result.files_reused = stats.hashed, stats.hits
@@ -215,6 +218,17 @@ class _Build:
             fresh = LocalRecord(bundle, target, file_identity(target), sorted(set(published)))
             if fresh != record:  # a warm run with nothing new writes nothing
                 ctx.local.record(digest, fresh)
+
+    def _checking_manifest(self, content_hash: Callable[[Entry], bytes]) -> Callable[[Entry], bytes]:
+        """The digest must cover the manifest whose name and version were read before the job started."""
+
+        def checked(entry: Entry) -> bytes:
+            digest = content_hash(entry)
+            if entry.name == MANIFEST.encode() and digest != blake3.blake3(self.manifest.data).digest():
+                raise SourceChangedError("changed while the batch was running", path=display(entry.source))
+            return digest
+
+        return checked
 
     def _make_output_dir(self) -> None:
         try:
