@@ -36,6 +36,11 @@ def run_tool(*args: str | os.PathLike[str], env: dict[str, str] | None = None) -
     return subprocess.run([os.fspath(a) for a in args], capture_output=True, text=True, env=env, timeout=120)
 
 
+def tool_bytes(*args: str | os.PathLike[str], env: dict[str, str] | None = None) -> bytes:
+    """Binary stdout of a tool that must succeed (DER keys, exported keyrings)."""
+    return subprocess.run([os.fspath(a) for a in args], capture_output=True, check=True, env=env, timeout=120).stdout
+
+
 def run_cli(*args: str | os.PathLike[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """`fastpack ...` in a fresh interpreter, with a clean signing environment plus `env`."""
     base = {

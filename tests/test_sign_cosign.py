@@ -22,6 +22,7 @@ from helpers_sign import (
     openssl_der_verify,
     run_tool,
     tampered_copy,
+    tool_bytes,
 )
 
 
@@ -53,15 +54,9 @@ def test_fastpack_verifies_and_names_the_key(bundle: Path, monkeypatch: pytest.M
     public = COSIGN_FIXTURES / "sigstore-label-n32768.pub"
     info = verify_signature(result.text, "cosign", BundleDigest.from_file(bundle), key=str(public))
     assert info.verified and info.algorithm == "cosign"
-    spki_der = run_tool_bytes("openssl", "pkey", "-pubin", "-in", str(public), "-outform", "DER")
+    spki_der = tool_bytes("openssl", "pkey", "-pubin", "-in", str(public), "-outform", "DER")
     assert info.signer == "sha256:" + hashlib.sha256(spki_der).hexdigest()
     assert info.signer == result.signer
-
-
-def run_tool_bytes(*args: str) -> bytes:
-    import subprocess
-
-    return subprocess.run(args, capture_output=True, check=True).stdout
 
 
 def test_openssl_signature_with_plain_pkcs8_key_verifies(bundle: Path, tmp_path: Path) -> None:
@@ -145,7 +140,7 @@ def test_sigstore_bundle_carries_digest_signature_and_key_hint(
         "digest": base64.b64encode(hashlib.sha256(bundle.read_bytes()).digest()).decode(),
     }
     assert message["signature"] == result.text.strip()
-    spki = run_tool_bytes("openssl", "pkey", "-pubin", "-in", str(public), "-outform", "DER")
+    spki = tool_bytes("openssl", "pkey", "-pubin", "-in", str(public), "-outform", "DER")
     assert (
         document["verificationMaterial"]["publicKey"]["hint"]
         == base64.b64encode(hashlib.sha256(spki).digest()).decode()
@@ -187,7 +182,7 @@ def test_keygen_key_has_the_structure_of_real_cosign_keys(
             serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
     )
-    derived = run_tool_bytes("openssl", "pkey", "-inform", "DER", "-in", str(pkcs8), "-pubout")
+    derived = tool_bytes("openssl", "pkey", "-inform", "DER", "-in", str(pkcs8), "-pubout")
     assert derived == (sign_keys / "cosign.pub").read_bytes()
 
 

@@ -12,7 +12,7 @@ from fastpack.errors import SignatureError, SigningKeyError
 from fastpack.hashing import BundleDigest
 from fastpack.sign import sign_bundle, verify_signature
 from fastpack.sign.pgp import crc24
-from helpers_sign import gnupg_home, gpgv, make_bundle, run_tool, tampered_copy
+from helpers_sign import gnupg_home, gpgv, make_bundle, run_tool, tampered_copy, tool_bytes
 
 
 @pytest.fixture
@@ -100,20 +100,18 @@ def test_rsa_key_generated_by_gpg_both_ways(bundle: Path, tmp_path: Path, gpg_en
     )  # fmt: skip
     assert generated.returncode == 0, generated.stderr
     public, secret = tmp_path / "rsa-pub.gpg", tmp_path / "rsa-secret.gpg"
-    public.write_bytes(run_tool_bytes(["gpg", "--batch", "--export", "rsa@example.test"], gpg_env))
+    public.write_bytes(tool_bytes("gpg", "--batch", "--export", "rsa@example.test", env=gpg_env))
     secret.write_bytes(
-        run_tool_bytes(
-            [
-                "gpg",
-                "--batch",
-                "--pinentry-mode",
-                "loopback",
-                "--passphrase",
-                "",
-                "--export-secret-keys",
-                "rsa@example.test",
-            ],
-            gpg_env,
+        tool_bytes(
+            "gpg",
+            "--batch",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "",
+            "--export-secret-keys",
+            "rsa@example.test",
+            env=gpg_env,
         )
     )
     theirs = tmp_path / "theirs.asc"
@@ -137,12 +135,6 @@ def test_rsa_key_generated_by_gpg_both_ways(bundle: Path, tmp_path: Path, gpg_en
     ours = sign_bundle(str(bundle), "pgp", key=str(secret), output=str(tmp_path / "ours.asc"))
     accepted = gpgv(public, Path(ours.path), bundle)
     assert accepted.returncode == 0 and "RSA Signer" in accepted.stderr, accepted.stderr
-
-
-def run_tool_bytes(args: list[str], env: dict[str, str]) -> bytes:
-    import subprocess
-
-    return subprocess.run(args, capture_output=True, check=True, env=env).stdout
 
 
 def test_non_sha256_signatures_are_refused_by_name(
