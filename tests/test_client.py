@@ -51,12 +51,9 @@ def staging_keys(store_dir: Path) -> list[str]:
 
 def test_publish_then_republish_skips_the_upload(server, workdir, store_dir):
     bundle, manifest, sha = make_bundle(workdir, "com.example.client", "1.0.0")
-    args = [
-        "--bundle",
-        str(bundle),
-        "--manifest",
-        str(bundle.parent.parent / "src-com.example.client-1.0.0-0" / "manifest.json"),
-    ]
+    manifest_file = workdir / "client-manifest.json"
+    manifest_file.write_bytes(manifest)
+    args = ["--bundle", str(bundle), "--manifest", str(manifest_file)]
     first = publish(*args, "--declared-hash", sha, "--server", server.url, "--token", TOKEN)
     assert first.returncode == 0, first.stderr
     result = json.loads(first.stdout)

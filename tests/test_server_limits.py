@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -164,4 +165,18 @@ def test_four_concurrent_150_mib_uploads_stay_under_200_mib(server, workdir):
     for response in responses:
         abort = httpx.post(f"{server.url}{API}/abort", json={"key": response.json()["upload"]["key"]}, headers=AUTH)
         assert abort.json()["aborted"] is True
+    assert_nothing_stored(workdir / "store")
+
+
+def test_client_vanishing_mid_upload_leaves_nothing(server, workdir):
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(
+            b"POST /api/ext-bundles/upload-proxy?filename=b.tar.zst&size=10485760 HTTP/1.1\r\n"
+            b"host: 127.0.0.1\r\ncontent-length: 10485760\r\n"
+            + f"authorization: Bearer {TOKEN}\r\nx-request-id: vanishing-client\r\n\r\n".encode()
+            + b"x" * MiB
+        )
+    logged = server.wait_for_logs(lambda r: r.get("request_id") == "vanishing-client", 1)
+    assert [(r["status"], r["code"]) for r in logged] == [(499, "CLIENT_DISCONNECTED")]
+    assert "exception" not in logged[0]
     assert_nothing_stored(workdir / "store")

@@ -45,6 +45,8 @@ def create_app(config: ServerConfig) -> FastAPI:
         title="fastpack extension bundle API",
         version=__version__,
         description="Upload, finalize and serve content-addressed extension bundles (fastpack SPEC §6).",
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.config = config
     app.include_router(uploads.build_router(_requirement(PUBLISH)))

@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fastpack.errors import Unauthorized
@@ -85,6 +86,8 @@ class RequestContextMiddleware:
                 await response(scope, receive, tagged_send)
             else:
                 await self.app(scope, counting_receive, tagged_send)
+        except ClientDisconnect:
+            state["error_code"] = "CLIENT_DISCONNECTED"
         except Exception:
             self.log.exception("unhandled error", extra={"fields": {"request_id": request_id}})
             state["error_code"] = "INTERNAL_ERROR"

@@ -82,10 +82,16 @@ def build_router(require_read: Any) -> APIRouter:
         stream: ObjectReader = await anyio.to_thread.run_sync(lambda: store.get(key, byte_range=byte_range))
         return StreamingResponse(_chunks(stream), status_code=status, headers=headers)
 
-    path = "/sha256/{content_hash}/{name}"
-    common = {"response_class": Response, "responses": object_responses}
-    router.add_api_route(path, get_object, methods=["GET"], operation_id="getObject", summary=_GET_SUMMARY, **common)
-    router.add_api_route(path, get_object, methods=["HEAD"], operation_id="headObject", summary=_HEAD_SUMMARY, **common)
+    for method, operation_id, summary in (("GET", "getObject", _GET_SUMMARY), ("HEAD", "headObject", _HEAD_SUMMARY)):
+        router.add_api_route(
+            "/sha256/{content_hash}/{name}",
+            get_object,
+            methods=[method],
+            operation_id=operation_id,
+            summary=summary,
+            response_class=Response,
+            responses=object_responses,
+        )
 
     @router.get(
         "/extensions/{name}/{version}",

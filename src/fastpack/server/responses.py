@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -23,7 +24,7 @@ def error_body(message: str, code: str, details: Any = None) -> dict[str, Any]:
 
 
 def error_response(
-    status: int, message: str, code: str, details: Any = None, headers: dict[str, str] | None = None
+    status: int, message: str, code: str, details: Any = None, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     if status >= 500:
         message, code = GENERIC_5XX.get(status, GENERIC_5XX[500])
