@@ -17,7 +17,7 @@ from helpers_batch import write_extension
 def repo(tmp_path: Path) -> Path:
     rng = random.Random(5)
     root = tmp_path / "repo"
-    for rel in ["apps/b", "apps/a", "apps/a-legacy", "libs/x/dist", "Z", ".hidden/e", "node/e2"]:
+    for rel in ["apps/b", "apps/a", "apps/a-legacy", "libs/x/dist", "Z", ".hidden/e", "node/e2", "node_modules/m"]:
         write_extension(root / rel, rel.replace("/", "-"), rng)
     # A manifest inside an extension is its content, not another extension.
     write_extension(root / "apps" / "a" / "ui" / "nested", "nested", rng)

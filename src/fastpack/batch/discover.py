@@ -1,8 +1,8 @@
 """Find the extensions of a monorepo: directories holding a `manifest.json`.
 
 Discovery stops at an extension (a `manifest.json` deeper inside it is part of
-its content), skips hidden directories and the batch's own output and cache
-directories, and returns a deterministic order: roots in the order given, then
+its content), skips hidden directories, `node_modules` and the batch's own
+output and cache directories, and returns a deterministic order: roots in the order given, then
 paths sorted by their bytes. Each extension keeps its path relative to its
 root, the key that sharding hashes (stable across checkouts in other places).
 """
@@ -53,7 +53,7 @@ def _walk(root: str, patterns: Sequence[str], skip: frozenset[str]) -> list[Exte
         except OSError as exc:
             raise InputError(f"cannot list directory: {exc.strerror}", path=display(directory)) from None
         for child in sorted(children, key=lambda entry: os.fsencode(entry.name), reverse=True):
-            if child.name.startswith(".") or os.path.realpath(child.path) in skip:
+            if child.name.startswith(".") or child.name == "node_modules" or os.path.realpath(child.path) in skip:
                 continue
             if _excluded(_relative_key(child.path, root), patterns):
                 continue

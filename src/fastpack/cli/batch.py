@@ -14,7 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser = subparsers.add_parser(
         "batch",
         help="pack many extensions at once, skipping unchanged ones",
-        description="Find every directory holding a manifest.json under ROOTS (default: the current directory) "
+        description="Find every directory holding a manifest.json under ROOTS (default: the current directory; hidden "
+        "directories and node_modules are skipped) "
         "and pack each into OUT/<name>/<version>/bundle.tar.zst in parallel. Unchanged extensions are not "
         "repacked (local cache, and with --publish a fleet cache in the store). Prints one line per "
         "extension (--json: JSON lines, then a summary); exit 1 if any extension failed.",
