@@ -88,6 +88,8 @@ def test_pack_sign_publish_fetch_verify(storage, tmp_path):
         assert fetched.headers["cache-control"] == "public, max-age=31536000, immutable"
         etag = fetched.headers["etag"]
         assert httpx.get(url, headers={**auth, "if-none-match": etag}).status_code == 304
+        part = httpx.get(url, headers={**auth, "range": "bytes=100-199"})
+        assert part.status_code == 206 and part.content == bundle[100:200]
         fetched_signature = httpx.get(url.replace("bundle.tar.zst", "SIGNATURE"), headers=auth).content
         assert fetched_signature == signature
         entry = httpx.get(f"{server.url}/api/ext-bundles/extensions/com.example.hello-extension/0.1.0", headers=auth)

@@ -89,6 +89,9 @@ def test_rate_limit_per_client(workdir):
         )
         assert upload.status_code == 429
         assert httpx.get(url, headers={"authorization": "Bearer second-token"}).status_code == 404
+        assert [httpx.get(url).status_code for _ in range(4)] == [401, 401, 401, 429]
+        invented = httpx.get(url, headers={"authorization": "Bearer invented-token"})
+        assert invented.status_code == 429, "unknown tokens share their address's budget"
         assert httpx.get(f"{server.url}/healthz").status_code == 200
         assert_nothing_stored(workdir / "rl-store")
 

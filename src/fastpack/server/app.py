@@ -83,7 +83,11 @@ def create_app(config: ServerConfig) -> FastAPI:
         return error_response(exc.status_code, message, code, headers=exc.headers)
 
     app.openapi = _openapi_without_422(app)  # type: ignore[method-assign]
-    app.add_middleware(RequestContextMiddleware, limiter=RateLimiter(config.rate_limit, config.rate_window))
+    app.add_middleware(
+        RequestContextMiddleware,
+        limiter=RateLimiter(config.rate_limit, config.rate_window),
+        known_tokens=frozenset(config.tokens),
+    )
     return app
 
 

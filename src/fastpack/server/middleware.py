@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Container
 from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
@@ -32,22 +33,26 @@ def request_id_for(headers: Headers) -> str:
     return given if _CLIENT_REQUEST_ID.match(given) else uuid.uuid4().hex
 
 
-def client_key(scope: Scope, headers: Headers) -> str:
-    """Rate-limit identity: the token when one is sent (callers behind one NAT stay apart), else the address."""
+def client_key(scope: Scope, headers: Headers, known_tokens: Container[str]) -> str:
+    """Rate-limit identity: a known token (callers behind one NAT stay apart), else the address.
+
+    Unknown tokens count against the address, so inventing tokens buys no extra budget.
+    """
     try:
         token = bearer_token(headers)
     except Unauthorized:
         token = None
-    if token is not None:
-        return "token:" + token_id(token)[:16]
+    if token is not None and (digest := token_id(token)) in known_tokens:
+        return "token:" + digest[:16]
     client = scope.get("client")
     return "addr:" + (client[0] if client else "unknown")
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+    def __init__(self, app: ASGIApp, limiter: RateLimiter, known_tokens: Container[str]) -> None:
         self.app = app
         self.limiter = limiter
+        self.known_tokens = known_tokens
         self.log = get_logger()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -75,7 +80,7 @@ class RequestContextMiddleware:
                 outcome["bytes_out"] += len(message.get("body", b""))
             await send(message)
 
-        client = client_key(scope, headers)
+        client = client_key(scope, headers, self.known_tokens)
         try:
             wait = 0 if scope["path"] in UNLIMITED_PATHS else self.limiter.acquire(client)
             if wait:
