@@ -252,3 +252,48 @@ def test_help_does_not_import_crypto_libraries() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+def _run_on_terminal(argv: list[str], answers: list[bytes], env: dict[str, str]) -> tuple[int, bytes]:
+    """Run `fastpack` with a pseudo-terminal as its controlling terminal, answering each prompt in turn."""
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:  # child: exec at once, nothing else
+        os.execve(sys.executable, [sys.executable, "-m", "fastpack", *argv], env)
+    transcript = b""
+    pending = list(answers)
+    while True:
+        ready, _, _ = select.select([fd], [], [], 60)
+        if not ready:
+            os.kill(pid, 9)
+            break
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        transcript += chunk
+        if pending and chunk.endswith(b": "):  # a prompt, written after getpass turned echo off
+            os.write(fd, pending.pop(0) + b"\n")
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), transcript
+
+
+def test_password_prompt_on_a_terminal(bundle: Path, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "COSIGN_PASSWORD"}
+    key = str(COSIGN_FIXTURES / "cosign-label-n65536.key")
+    code, transcript = _run_on_terminal(["sign", str(bundle), "-a", "cosign", "--key", key], [b"hello"], env)
+    assert code == 0, transcript
+    assert f"Password for {key}:".encode() in transcript and b"hello" not in transcript
+    der = base64.b64decode(Path(f"{bundle}.SIGNATURE").read_text().strip())
+    assert openssl_der_verify(COSIGN_FIXTURES / "cosign-label-n65536.pub", der, bundle, tmp_path).returncode == 0
+
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    code, transcript = _run_on_terminal(["keygen", "-a", "cosign", "-d", str(keys)], [b"s3cret", b"other"], env)
+    assert code == 1 and b"passwords do not match" in transcript
+    assert os.listdir(keys) == []
