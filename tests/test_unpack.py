@@ -192,6 +192,19 @@ def test_limit_flags(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
         assert exited.value.code == 2 and phrase in capsys.readouterr().err
 
 
+def test_large_window_needs_max_window_flag(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import zstandard
+
+    params = zstandard.ZstdCompressionParameters.from_level(3, window_log=28, write_checksum=1)
+    compressor = zstandard.ZstdCompressor(compression_params=params).compressobj()
+    bundle = write(work / "b.tar.zst", compressor.compress(valid_tar()) + compressor.flush())
+    assert main(["unpack", str(bundle), str(work / "out")]) == 1
+    assert "zstd window of 268435456 bytes exceeds the limit of 134217728" in capsys.readouterr().err
+    assert_nothing_written(work, bundle)
+    assert main(["unpack", str(bundle), str(work / "out"), "--max-window", "256MiB", "-q"]) == 0
+    assert (work / "out" / "manifest.json").is_file()
+
+
 def test_bomb_allowed_by_lifted_limits_is_still_bounded_by_size(work: Path) -> None:
     bundle = zeros_bomb(work / "bomb.tar.zst", size=3 << 20)
     with pytest.raises(BundleError, match="compression ratio"):

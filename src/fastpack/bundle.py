@@ -167,7 +167,10 @@ class _Frame:
             window_size = content_size
         self.info = FrameInfo(content_size, window_size, bool(checksum))
         if window_size is not None and window_size > self._limits.max_window_size:
-            raise self.error(f"zstd window of {window_size} bytes exceeds the limit of {self._limits.max_window_size}")
+            raise self.error(
+                f"zstd window of {window_size} bytes exceeds the limit of {self._limits.max_window_size} "
+                "(decoder memory)"
+            )
         if content_size is not None and content_size > self._limits.max_total_size:
             raise self.error(
                 f"declares {content_size} uncompressed bytes, more than the limit of {self._limits.max_total_size}"

@@ -42,6 +42,9 @@ def add_limit_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-size", type=parse_size, help="max uncompressed tar size (default 1GiB)")
     group.add_argument("--max-entries", type=_positive_int, help="max number of entries (default 100000)")
     group.add_argument("--max-ratio", type=_positive_float, help="max compression ratio (default 200)")
+    group.add_argument(
+        "--max-window", type=parse_size, help="max zstd window, i.e. decoder memory (default 128MiB; pack --long > 27)"
+    )
 
 
 def limits_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -56,6 +59,7 @@ def limits_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
             ("max_total_size", args.max_size),
             ("max_entries", args.max_entries),
             ("max_ratio", args.max_ratio),
+            ("max_window_size", args.max_window),
         )
         if value is not None
     }
