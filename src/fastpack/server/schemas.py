@@ -81,6 +81,10 @@ class FinalizeResponse(BaseModel):
     contentHash: str = Field(pattern=HEX_PATTERN)
     canonicalKey: str
     manifestKey: str
+    indexKey: str | None = None
+    uploaded: bool | None = Field(default=None, description="true if this call created the canonical bundle")
+    size: int | None = None
+    publishedAt: str | None = Field(default=None, description="when name@version was first published (UTC)")
     signature: SignatureInfoBody | None = None
 
 
@@ -101,6 +105,9 @@ class VersionIndexEntry(BaseModel):
     contentHash: str = Field(pattern=HEX_PATTERN)
     publishedAt: str
     size: int
+    canonicalKey: str | None = None
+    manifestKey: str | None = None
+    signature: SignatureInfoBody | None = None
 
 
 class Health(BaseModel):
