@@ -132,3 +132,15 @@ def test_etag_matching_is_weak_as_if_none_match_requires():
     assert etag_matches('"x", "abc"', '"abc"')
     assert etag_matches("*", '"abc"')
     assert not etag_matches('"abd"', '"abc"')
+
+
+def test_cli_parser_does_not_import_the_server_stack():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from fastpack.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('fastapi', 'starlette', 'uvicorn', 'httpx', 'pydantic') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "[]", done.stderr
