@@ -350,3 +350,26 @@ def test_fuzzed_compressed_bytes(edits: list[tuple[int, int]], cut: int | None, 
     for position, value in edits:
         data[position] = value
     reads_or_rejects(bytes(data[:cut]) + tail)
+
+
+def test_python_memory_stays_bounded_on_a_large_member(tmp_path: Path) -> None:
+    import tracemalloc
+
+    size = 128 << 20
+    block = os.urandom(1 << 20)
+    compressor = zstandard.ZstdCompressor(level=1, write_checksum=True).compressobj()
+    path = tmp_path / "large.tar.zst"
+    with open(path, "wb") as out:
+        out.write(compressor.compress(header("large", size=size)))
+        for _ in range(size // len(block)):
+            out.write(compressor.compress(block))
+        out.write(compressor.compress(bytes(1024 + (-(512 + size + 1024) % 10240))) + compressor.flush())
+    limits = BundleLimits(max_ratio=1e6)
+    tracemalloc.start()
+    try:
+        summary = summarize_bundle(str(path), limits)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert summary.content_size == size
+    assert peak < 8 << 20, peak  # a few MiB of buffers for a 128 MiB member
