@@ -108,3 +108,15 @@ def test_missing_root_and_bad_list(tmp_path: Path) -> None:
     listing.write_text(f"{tmp_path}\n")
     proc = subprocess.run([*cmd, "--list", str(listing)], capture_output=True, text=True)
     assert proc.returncode == 1 and f"{tmp_path}: listed extension has no manifest.json" in proc.stderr
+
+
+def test_unreachable_store_fails_once_before_any_work(repo: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "STORAGE_S3_ENDPOINT": "http://127.0.0.1:9", "STORAGE_S3_ACCESS_KEY": "k"}
+    env["STORAGE_S3_SECRET_KEY"] = "s"
+    cmd = [sys.executable, "-m", "fastpack", "batch", str(repo), "--out", str(tmp_path / "out")]
+    cmd += ["--cache-dir", str(tmp_path / "cache"), "--publish", "s3://bucket"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert proc.returncode == 1
+    errors = proc.stderr.splitlines()
+    assert len(errors) == 1 and "cannot reach the S3 endpoint http://127.0.0.1:9 for bucket 'bucket'" in errors[0]
+    assert not (tmp_path / "out").exists() and proc.stdout == ""

@@ -181,10 +181,12 @@ class FleetCache:
             for chunk in reader:
                 fanout.write(chunk)
                 if fanout.size > bundle.size:
-                    break
+                    raise SizeMismatch(
+                        f"stored bundle is longer than the {bundle.size} bytes the fleet cache says", path=key
+                    )
             got = fanout.bundle_digest()
             if got.size != bundle.size:
-                raise SizeMismatch(f"fleet cache says {bundle.size} bytes, the stored bundle has {got.size}+", path=key)
+                raise SizeMismatch(f"stored bundle has {got.size} bytes, the fleet cache says {bundle.size}", path=key)
             if got.sha256 != bundle.sha256:
                 raise HashMismatch(f"stored bundle hashes to {got.sha256}, fleet cache says {bundle.sha256}", path=key)
             fanout.commit()

@@ -124,10 +124,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _open_store(args: argparse.Namespace) -> tuple[object, str | None]:
+    from fastpack.batch.cache import FLEET_PREFIX
     from fastpack.store import store_from_url
 
     url = args.publish or args.publish_store
     if url is None:
         return None, None
     store = store_from_url(url)
+    store.head(f"{FLEET_PREFIX}probe.json")  # unreachable, bad credentials, no bucket: one error before any work
     return store, store.url
