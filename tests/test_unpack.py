@@ -74,11 +74,34 @@ def test_modes_are_normalized(tmp_path: Path) -> None:
     assert modes == {"d": 0o755, "d/run": 0o755, "d/data": 0o644}
 
 
-def test_into_existing_empty_directory(tmp_path: Path) -> None:
+def test_into_existing_empty_directory_keeps_it(tmp_path: Path) -> None:
     bundle = write(tmp_path / "b.tar.zst", compress(valid_tar()))
-    (tmp_path / "out").mkdir()
+    (tmp_path / "out").mkdir(mode=0o700)
+    identity = (tmp_path / "out").stat().st_ino
     unpack_bundle(str(bundle), str(tmp_path / "out"))
     assert (tmp_path / "out" / "ui" / "index.html").read_bytes() == b"<html></html>"
+    assert listing(tmp_path / "out") == ["dist", "manifest.json", "ui"]
+    assert (tmp_path / "out").stat().st_ino == identity
+    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o700
+
+
+def test_into_the_empty_working_directory(tmp_path: Path) -> None:
+    bundle = write(tmp_path / "b.tar.zst", compress(valid_tar()))
+    (tmp_path / "here").mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "fastpack", "unpack", str(bundle), "."], cwd=tmp_path / "here", capture_output=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert listing(tmp_path / "here") == ["dist", "manifest.json", "ui"]
+
+
+def test_rejected_bundle_leaves_existing_directory_empty(tmp_path: Path) -> None:
+    bundle = write(tmp_path / "b.tar.zst", compress(member("ok", b"1") + MALICIOUS_TARS["fifo"][0]))
+    (tmp_path / "out").mkdir()
+    with pytest.raises(BundleError, match="FIFO"):
+        unpack_bundle(str(bundle), str(tmp_path / "out"))
+    assert listing(tmp_path / "out") == []
+    assert listing(tmp_path) == ["b.tar.zst", "out"]
 
 
 @pytest.mark.parametrize(

@@ -34,17 +34,20 @@ class UnpackResult:
         return asdict(self)
 
 
-def _check_destination(dest: str) -> None:
+def _check_destination(dest: str) -> bool:
+    """True when dest is an existing empty directory, False when it is to be created."""
     if os.path.islink(dest):
         raise OutputError("destination is a symlink; give a new or empty directory", path=dest)
     if os.path.isdir(dest):
         if os.listdir(dest):
             raise OutputError("destination directory is not empty", path=dest)
-    elif os.path.lexists(dest):
+        return True
+    if os.path.lexists(dest):
         raise OutputError("destination exists and is not a directory", path=dest)
     parent = os.path.dirname(os.path.abspath(dest))
     if not os.path.isdir(parent):
         raise OutputError("parent directory does not exist", path=parent)
+    return False
 
 
 def _write_file(member: Member, target: str) -> int:
@@ -86,22 +89,50 @@ def _extract(bundle: str, root: str, limits: BundleLimits) -> UnpackResult:
     return UnpackResult(root, sum(counts.values()), counts["file"], counts["dir"], counts["symlink"], total)
 
 
-def unpack_bundle(bundle: str, dest: str, limits: BundleLimits = DEFAULT_LIMITS) -> UnpackResult:
-    """Extract `bundle` into `dest`, which must not exist or be an empty directory."""
-    _check_destination(dest)
-    parent = os.path.dirname(os.path.abspath(dest))
+def _move_into(staging: str, dest: str) -> None:
+    """Move the extracted entries into the existing empty `dest` (same filesystem: staging lives inside it)."""
+    moved = []
     try:
-        staging = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(dest))}.", suffix=".tmp", dir=parent)
+        for name in os.listdir(staging):
+            os.rename(os.path.join(staging, name), os.path.join(dest, name))
+            moved.append(os.path.join(dest, name))
+        os.rmdir(staging)
+    except BaseException:
+        for path in moved:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.unlink(path)
+        raise
+
+
+def _place(staging: str, dest: str, existing: bool) -> None:
+    if existing:
+        _move_into(staging, dest)
+        return
+    try:
+        os.rename(staging, dest)
     except OSError as exc:
-        raise OutputError(f"cannot create a temporary directory: {exc.strerror}", path=parent) from None
+        reason = "destination appeared meanwhile" if exc.errno in (errno.ENOTEMPTY, errno.EEXIST) else exc.strerror
+        raise OutputError(f"cannot move the extracted tree into place: {reason}", path=dest) from None
+
+
+def unpack_bundle(bundle: str, dest: str, limits: BundleLimits = DEFAULT_LIMITS) -> UnpackResult:
+    """Extract `bundle` into `dest`, which must not exist or be an empty directory.
+
+    A new `dest` is the temporary directory renamed; an existing empty one (perhaps a mount point or the
+    working directory) keeps its identity and receives the entries from a temporary directory inside it.
+    """
+    existing = _check_destination(dest)
+    workdir = dest if existing else os.path.dirname(os.path.abspath(dest))
+    try:
+        staging = tempfile.mkdtemp(prefix=".fastpack-unpack.", suffix=".tmp", dir=workdir)
+    except OSError as exc:
+        raise OutputError(f"cannot create a temporary directory: {exc.strerror}", path=workdir) from None
     try:
         os.chmod(staging, 0o755)
         result = _extract(bundle, staging, limits)
-        try:
-            os.rename(staging, dest)
-        except OSError as exc:
-            reason = "destination appeared meanwhile" if exc.errno in (errno.ENOTEMPTY, errno.EEXIST) else exc.strerror
-            raise OutputError(f"cannot move the extracted tree into place: {reason}", path=dest) from None
+        _place(staging, dest, existing)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         where = os.fsdecode(exc.filename).replace(staging, dest, 1) if exc.filename else dest
