@@ -209,6 +209,16 @@ static int queue_zeros(fp_reader *r, size_t size) {
     return 1;
 }
 
+/* Timestamps in nanoseconds as Python's st_mtime_ns; 0 when they do not fit 64 bits
+ * (past the year 2262), which the scan treats as unusual and the reader as a change. */
+static int timespec_ns(const struct timespec *ts, int64_t *out) {
+    int64_t ns;
+    if (__builtin_mul_overflow((int64_t)ts->tv_sec, (int64_t)1000000000, &ns) ||
+        __builtin_add_overflow(ns, (int64_t)ts->tv_nsec, out))
+        return 0;
+    return 1;
+}
+
 #define CHECK_DONE 0     /* all data read */
 #define CHECK_EOF 1      /* end of file before the scanned size */
 #define CHECK_READ_ERR 2 /* read failed with read_errno */
@@ -225,9 +235,10 @@ static int check_file(fp_reader *r, int outcome, int read_errno) {
     if ((int64_t)st.st_size != e->size) return fail(r, FP_ERR_SIZE, 0, r->current, (int64_t)st.st_size);
     if (outcome == CHECK_READ_ERR) return fail(r, FP_ERR_READ, read_errno, r->current, 0);
     if (outcome == CHECK_EOF) return fail(r, FP_ERR_SHRANK, 0, r->current, 0);
-    int64_t mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-    int64_t ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
-    if (mtime_ns != e->mtime_ns || ctime_ns != e->ctime_ns) return fail(r, FP_ERR_MODIFIED, 0, r->current, 0);
+    int64_t mtime_ns, ctime_ns;
+    if (!timespec_ns(&st.st_mtim, &mtime_ns) || !timespec_ns(&st.st_ctim, &ctime_ns) || mtime_ns != e->mtime_ns ||
+        ctime_ns != e->ctime_ns)
+        return fail(r, FP_ERR_MODIFIED, 0, r->current, 0);
     return FP_OK;
 }
 
@@ -448,8 +459,8 @@ static int add_entry(fp_scan *s, const char *member, size_t member_len, const ch
     int64_t size = typeflag == '0' ? (int64_t)st->st_size : 0;
     uint32_t mode = (typeflag == '5' || (st->st_mode & 0111)) ? 0755 : 0644;
     uint64_t dev = (uint64_t)st->st_dev, ino = (uint64_t)st->st_ino;
-    int64_t mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
-    int64_t ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+    int64_t mtime_ns, ctime_ns;
+    if (!timespec_ns(&st->st_mtim, &mtime_ns) || !timespec_ns(&st->st_ctim, &ctime_ns)) return FP_SCAN_FALLBACK;
     const char nul = '\0';
     if (!(bytes_append(&s->names, member, member_len) && bytes_append(&s->names, &nul, 1) &&
           bytes_append(&s->sources, source, source_len) && bytes_append(&s->sources, &nul, 1) &&
