@@ -45,15 +45,11 @@ class Issue:
         return f"{self.path}: {self.message}"
 
 
-class _DuplicateKey(ValueError):
-    pass
-
-
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise _DuplicateKey(f"duplicate key {key!r}")
+            raise ValueError(f"duplicate key {key!r}")
         result[key] = value
     return result
 

@@ -1,10 +1,10 @@
 """`unpack`: extract a bundle safely, all or nothing.
 
 Everything goes into a fresh temporary directory (next to a new DIR, inside an
-existing empty one) that becomes DIR, or is emptied into it, only once the whole
-bundle has been read and every check passed: a rejected bundle leaves nothing. Files are created with O_EXCL and
-O_NOFOLLOW; symlinks (already proven by the reader to stay inside) are created
-last, so no write can ever go through one.
+existing empty one) that becomes DIR, or is emptied into it, only once the
+whole bundle has been read and every check passed: a rejected bundle leaves
+nothing. Files are created with O_EXCL and O_NOFOLLOW; symlinks (already proven
+by the reader to stay inside) are created last, so no write goes through one.
 """
 
 from __future__ import annotations
