@@ -207,6 +207,7 @@ def test_all_issues_at_once_and_load_manifest_summarizes_them() -> None:
         (b'{"name": "a", "name": "b"}', "duplicate key 'name'"),
         (b'{"name": NaN}', "NaN is not valid JSON"),
         (b"\xff\xfe{}", "not valid UTF-8"),
+        (b'{"name": ' + b"[" * 200_000 + b"]" * 200_000 + b"}", "nested too deeply"),
         (b"[1, 2]", "must be a JSON object, got an array"),
         (b'"text"', "must be a JSON object, got a string"),
         (b"null", "must be a JSON object, got null"),

@@ -70,6 +70,8 @@ def _parse(data: bytes | str) -> tuple[Any, list[Issue]]:
         return None, [Issue("$", f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")]
     except ValueError as exc:
         return None, [Issue("$", f"invalid JSON: {exc}")]
+    except RecursionError:
+        return None, [Issue("$", "invalid JSON: nested too deeply")]
 
 
 def _key_path(parent: str, key: str) -> str:
