@@ -179,12 +179,11 @@ class _Build:
 
     def run(self) -> None:
         from fastpack.pack import output_exclusions
-        from fastpack.tree import scan
 
         ctx, opts = self.ctx, self.ctx.options
         exclude = output_exclusions(self.extension.path, self.target)
         self.status("hashing")
-        entries = scan(self.extension.path, follow_symlinks=opts.follow_symlinks, exclude=exclude)
+        entries = self._scan(exclude)
         stats = StatCache(ctx.local.stat_path(self.extension.path))
         digest = tree_digest(entries, opts, self._checking_manifest(stats.content_hash))
         stats.save()
@@ -230,6 +229,17 @@ class _Build:
 
         return checked
 
+    def _scan(self, exclude: list[str]) -> list[Entry]:
+        """The entries `pack` will see (native scan when available: same entries, faster)."""
+        from fastpack.backend import backend_name, scan_tree
+
+        backend = backend_name(self.ctx.backend)
+        return list(
+            scan_tree(
+                self.extension.path, follow_symlinks=self.ctx.options.follow_symlinks, exclude=exclude, backend=backend
+            )
+        )
+
     def _make_output_dir(self) -> None:
         try:
             os.makedirs(os.path.dirname(self.target), exist_ok=True)
@@ -268,9 +278,8 @@ class _Build:
             return None, False
         return bundle, True
 
-    def _pack(self, entries: list[Any], exclude: list[str]) -> CachedBundle:
+    def _pack(self, entries: list[Entry], exclude: list[str]) -> CachedBundle:
         from fastpack.pack import pack
-        from fastpack.tree import scan
 
         ctx, opts = self.ctx, self.ctx.options
         self.status("packing")
@@ -285,7 +294,7 @@ class _Build:
             backend=ctx.backend,
             quiet=True,
         )
-        if scan(self.extension.path, follow_symlinks=opts.follow_symlinks, exclude=exclude) != entries:
+        if self._scan(exclude) != entries:
             for path in (packed.path, packed.sidecar):
                 with contextlib.suppress(OSError):
                     os.unlink(path)
