@@ -45,7 +45,7 @@ def make_monorepo(root: Path, count: int, seed: int = 7) -> list[Path]:
 @dataclass
 class BatchRun:
     code: int
-    results: dict[str, dict[str, Any]]  # by extension key
+    results: dict[str, dict[str, Any]]  # by key (path relative to the root)
     summary: dict[str, Any]
     stderr: str
 
@@ -62,7 +62,7 @@ def run_batch_cli(*args: str | os.PathLike[str]) -> BatchRun:
         code = main(["batch", "--json", *map(os.fspath, args)])
     lines = [json.loads(line) for line in stdout.getvalue().splitlines()]
     summary = lines.pop()["summary"]
-    results = {line["extension"]: line for line in lines}
+    results = {line["key"]: line for line in lines}
     assert len(results) == len(lines), "an extension was reported twice"
     return BatchRun(code, results, summary, stderr.getvalue())
 

@@ -33,10 +33,10 @@ def test_fleet_entries_name_the_published_bundle(published: tuple[Path, Path, di
     for result in results.values():
         entry = json.loads((store / "cache" / f"{result['digest']}.json").read_text())
         assert entry["sha256"] == result["sha256"] and entry["size"] == result["size"]
-        assert (entry["name"], entry["version"]) == (result["name"], result["version"])
+        assert (entry["name"], entry["version"]) == (result["extension"], result["version"])
         stored = store / "sha256" / result["sha256"] / "bundle.tar.zst"
         assert hashlib.sha256(stored.read_bytes()).hexdigest() == result["sha256"]
-        index = json.loads((store / "extensions" / result["name"] / "1.0.0.json").read_text())
+        index = json.loads((store / "extensions" / result["extension"] / "1.0.0.json").read_text())
         assert index["contentHash"] == result["sha256"]
 
 

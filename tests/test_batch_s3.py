@@ -31,7 +31,7 @@ def test_fresh_machine_with_fleet_cache_in_s3_repacks_nothing(
     keys = set(bucket_keys(client, s3_bucket))
     for result in first.results.values():
         assert f"fleet/sha256/{result['sha256']}/bundle.tar.zst" in keys
-        assert f"fleet/extensions/{result['name']}/1.0.0.json" in keys
+        assert f"fleet/extensions/{result['extension']}/1.0.0.json" in keys
         entry = json.loads(
             client.get_object(Bucket=s3_bucket, Key=f"fleet/cache/{result['digest']}.json")["Body"].read()
         )

@@ -68,10 +68,10 @@ def bundle_target(out: str, manifest: ExtensionManifest) -> str:
 class ExtensionResult:
     """One JSON line of `fastpack batch --json`."""
 
-    extension: str  # key: path relative to its root
+    key: str  # the extension's path relative to its root (what --shard hashes)
     path: str
     status: str = "failed"  # packed | cached | fetched | failed
-    name: str | None = None
+    extension: str | None = None  # manifest name, as in publish results
     version: str | None = None
     digest: str | None = None
     sha256: str | None = None
@@ -174,7 +174,7 @@ class _Build:
         self.status = status
         self.target = bundle_target(ctx.out, manifest)
         self.result = ExtensionResult(
-            extension.key, extension.path, name=manifest.name, version=manifest.version, bundle=self.target
+            extension.key, extension.path, extension=manifest.name, version=manifest.version, bundle=self.target
         )
 
     def run(self) -> None:

@@ -72,7 +72,7 @@ def _read_manifests(
             unique.append((extension, manifest))
             continue
         others = ", ".join(other.display for other in clash if other is not extension)
-        result = ExtensionResult(extension.key, extension.path, name=manifest.name, version=manifest.version)
+        result = ExtensionResult(extension.key, extension.path, extension=manifest.name, version=manifest.version)
         result.fail(
             ManifestError(
                 f"{manifest.name}@{manifest.version} is also declared by {others}; each needs its own name or version",

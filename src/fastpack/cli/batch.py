@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         elif not args.quiet:
             progress.print(f"{result.sha256}  {result.bundle}", sys.stdout)
         for warning in result.warnings if not args.quiet else ():
-            progress.print(f"fastpack: warning: {result.extension}: {warning}")
+            progress.print(f"fastpack: warning: {result.key}: {warning}")
 
     def make_context(threads: int) -> JobContext:
         return JobContext(
