@@ -40,3 +40,21 @@ def sign_keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for algorithm in ("cosign", "x509", "pgp"):
             keygen(algorithm, str(directory))
     return directory
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """One SeaweedFS S3 server for the session (tests marked `s3`); stopped by PID at the end."""
+    from s3server import SeaweedS3
+
+    server = SeaweedS3.start(tmp_path_factory.mktemp("seaweedfs"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server) -> str:  # type: ignore[no-untyped-def]
+    """A fresh, empty bucket on the session's S3 server."""
+    return str(s3_server.new_bucket())

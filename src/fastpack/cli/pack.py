@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from fastpack.cli.common import add_output_flags, print_json
+from fastpack.cli.publish import add_upload_flags
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -29,6 +30,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument(
         "--backend", choices=("native", "python"), help="force a tar backend (default: native if built)"
     )
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument(
+        "--publish", metavar="s3://BUCKET[/PREFIX]", help="also upload while packing (same pass) and publish to S3"
+    )
+    target.add_argument("--publish-store", metavar="DIR", help="also publish to this local store while packing")
+    add_upload_flags(parser)
     add_output_flags(parser)
     parser.set_defaults(func=run)
 
@@ -36,6 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def run(args: argparse.Namespace) -> int:
     from fastpack.pack import pack
 
+    if args.publish or args.publish_store:
+        from fastpack.cli.publish import publish_while_packing
+
+        return publish_while_packing(args)
     result = pack(
         args.dir,
         args.out,
