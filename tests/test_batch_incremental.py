@@ -128,3 +128,14 @@ def test_fresh_machine_with_fleet_cache_in_local_store_repacks_nothing(monorepo:
         bundle = Path(result["bundle"])
         assert bundle.is_relative_to(out2)
         assert hashlib.sha256(bundle.read_bytes()).hexdigest() == first.results[name]["sha256"]
+
+
+def test_new_output_directory_copies_from_the_local_cache(monorepo: Path, tmp_path: Path) -> None:
+    cold = run_batch_cli(monorepo, "--out", tmp_path / "out1", "--cache-dir", tmp_path / "cache")
+    moved = run_batch_cli(monorepo, "--out", tmp_path / "out2", "--cache-dir", tmp_path / "cache")
+    assert moved.summary["packed"] == 0 and moved.summary["cached"] == COUNT
+    for name, result in moved.results.items():
+        assert Path(result["bundle"]).is_relative_to(tmp_path / "out2")
+        assert hashlib.sha256(Path(result["bundle"]).read_bytes()).hexdigest() == cold.results[name]["sha256"]
+    back = run_batch_cli(monorepo, "--out", tmp_path / "out1", "--cache-dir", tmp_path / "cache")
+    assert back.summary["cached"] == COUNT

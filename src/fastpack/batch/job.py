@@ -7,6 +7,7 @@ extension never escapes to stop the others.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -158,8 +159,11 @@ def _copy_verified(source: str, target: str, bundle: CachedBundle) -> None:
 
 
 def _reuse_local(record: LocalRecord, target: str) -> bool:
+    """Target holds the recorded bundle, or now does (verified copy of the recorded path's file)."""
     if os.path.abspath(record.path) == os.path.abspath(target):
         return _verified(target, record)
+    if _verified(target, dataclasses.replace(record, identity=None)):  # e.g. an older OUT, used again
+        return True
     if not _verified(record.path, record):
         return False
     _copy_verified(record.path, target, record.bundle)
