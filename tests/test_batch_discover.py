@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import random
 from pathlib import Path
@@ -62,3 +63,9 @@ def test_listed_directory_without_manifest(repo: Path) -> None:
 def test_missing_root(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such directory"):
         discover([str(tmp_path / "missing")])
+
+
+def test_list_from_stdin(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(repo)
+    monkeypatch.setattr("sys.stdin", io.StringIO("./apps/a\nZ\n"))
+    assert keys(discover([], listed=read_list("-"))) == ["apps/a", "Z"]

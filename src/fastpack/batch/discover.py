@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -62,10 +63,16 @@ def _walk(root: str, patterns: Sequence[str], skip: frozenset[str]) -> list[Exte
 
 
 def read_list(list_file: str) -> list[str]:
-    """Directories listed one per line (relative to the current directory); blank lines and `#` comments skipped."""
+    """Directories listed one per line (relative to the current directory; `-` reads stdin).
+
+    Blank lines and `#` comments are skipped.
+    """
     try:
-        with open(list_file, encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
+        if list_file == "-":
+            lines = sys.stdin.read().splitlines()
+        else:
+            with open(list_file, encoding="utf-8") as handle:
+                lines = handle.read().splitlines()
     except OSError as exc:
         raise InputError(f"cannot read extension list: {exc.strerror}", path=list_file) from None
     except UnicodeDecodeError:

@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     parser.add_argument("roots", nargs="*", metavar="ROOT", help="directories to search for extensions")
     parser.add_argument(
-        "--list", dest="list_file", metavar="FILE", help="file listing extension directories, one a line"
+        "--list", dest="list_file", metavar="FILE", help="file listing extension directories, one a line (- for stdin)"
     )
     parser.add_argument(
         "--exclude",
