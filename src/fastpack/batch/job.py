@@ -312,8 +312,10 @@ class _Build:
         self.status("publishing")
         result = publish(self.target, self.manifest.data, self.ctx.store, declared_hash=bundle.sha256, quiet=True)
         self.result.published = result.to_json()
+        fleet = self.ctx.fleet
+        assert fleet is not None  # publishing implies a store
         try:
-            FleetCache(self.ctx.store).record(digest, bundle, replace=replace_fleet_entry)
+            fleet.record(digest, bundle, replace=replace_fleet_entry)
         except StoreError as exc:
             self.result.warnings.append(f"could not write the fleet cache entry: {exc}")
 
