@@ -120,3 +120,18 @@ def test_unreachable_store_fails_once_before_any_work(repo: Path, tmp_path: Path
     errors = proc.stderr.splitlines()
     assert len(errors) == 1 and "cannot reach the S3 endpoint http://127.0.0.1:9 for bucket 'bucket'" in errors[0]
     assert not (tmp_path / "out").exists() and proc.stdout == ""
+
+
+def test_output_directory_inside_an_extension_is_refused_for_it(repo: Path, tmp_path: Path) -> None:
+    host = repo / "teams" / "t6" / "ext-006"
+    run = run_batch_cli(repo, "--out", host / "bundles", "--cache-dir", tmp_path / "cache")
+    assert run.code == 1
+    assert run.with_status("failed") == {"teams/t6/ext-006"}
+    error = run.results["teams/t6/ext-006"]["error"]
+    assert error["path"] == str(host)
+    assert (
+        error["message"]
+        == f"the batch output directory {host / 'bundles'} is inside this extension; choose one outside it"
+    )
+    assert len(run.with_status("packed")) == 11
+    assert not (host / "bundles" / "ext-006").exists()

@@ -25,6 +25,11 @@ MANIFEST = "manifest.json"
 class Extension:
     path: str  # absolute directory
     key: str  # POSIX path relative to its root ("." for the root itself); shards hash it
+    real: str = ""  # symlink-free path, when discovery already knows it
+
+    @property
+    def real_path(self) -> str:
+        return self.real or os.path.realpath(self.path)
 
     @property
     def display(self) -> str:
@@ -41,12 +46,13 @@ def _relative_key(path: str, root: str) -> str:
 
 
 def _walk(root: str, patterns: Sequence[str], skip: frozenset[str]) -> list[Extension]:
+    """Symlinked directories are not followed, so real paths are the real root joined with names."""
     found: list[Extension] = []
-    stack = [root]
+    stack = [(root, os.path.realpath(root))]
     while stack:
-        directory = stack.pop()
+        directory, real = stack.pop()
         if os.path.isfile(os.path.join(directory, MANIFEST)):
-            found.append(Extension(directory, _relative_key(directory, root)))
+            found.append(Extension(directory, _relative_key(directory, root), real))
             continue
         try:
             with os.scandir(directory) as it:
@@ -54,11 +60,12 @@ def _walk(root: str, patterns: Sequence[str], skip: frozenset[str]) -> list[Exte
         except OSError as exc:
             raise InputError(f"cannot list directory: {exc.strerror}", path=display(directory)) from None
         for child in sorted(children, key=lambda entry: os.fsencode(entry.name), reverse=True):
-            if child.name.startswith(".") or child.name == "node_modules" or os.path.realpath(child.path) in skip:
+            child_real = os.path.join(real, child.name)
+            if child.name.startswith(".") or child.name == "node_modules" or child_real in skip:
                 continue
             if _excluded(_relative_key(child.path, root), patterns):
                 continue
-            stack.append(child.path)
+            stack.append((child.path, child_real))
     return sorted(found, key=lambda ext: os.fsencode(ext.key))
 
 
@@ -98,7 +105,7 @@ def discover(
     seen: set[str] = set()
 
     def add(extension: Extension) -> None:
-        real = os.path.realpath(extension.path)
+        real = extension.real_path
         if real not in seen:
             seen.add(real)
             result.append(extension)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -114,6 +115,14 @@ class JobContext:
     store: Any = None  # fastpack.store.Store
     store_label: str | None = None
 
+    @functools.cached_property
+    def real_out(self) -> str:
+        return os.path.realpath(self.out)
+
+    @functools.cached_property
+    def real_cache(self) -> str:
+        return os.path.realpath(self.local.root)
+
     @property
     def fleet(self) -> FleetCache | None:
         return FleetCache(self.store) if self.store is not None else None
@@ -182,12 +191,12 @@ class _Build:
         )
 
     def run(self) -> None:
-        from fastpack.pack import output_exclusions
 
         ctx, opts = self.ctx, self.ctx.options
-        exclude = output_exclusions(self.extension.path, self.target)
+        self._check_outside(ctx.real_out, "output")
+        self._check_outside(ctx.real_cache, "cache")
         self.status("hashing")
-        entries = self._scan(exclude)
+        entries = self._scan()
         stats = StatCache(ctx.local.stat_path(self.extension.path))
         digest = tree_digest(entries, opts, self._checking_manifest(stats.content_hash))
         stats.save()
@@ -206,7 +215,7 @@ class _Build:
                 bundle, self.result.status = fetched, "fetched"
                 published = [ctx.store_label] if ctx.store_label else []
             else:
-                bundle, self.result.status = self._pack(entries, exclude), "packed"
+                bundle, self.result.status = self._pack(entries), "packed"
                 published = []
         _sidecar_ok(self.target, bundle.sha256)
         self.result.sha256, self.result.size = bundle.sha256, bundle.size
@@ -233,16 +242,21 @@ class _Build:
 
         return checked
 
-    def _scan(self, exclude: list[str]) -> list[Entry]:
+    def _check_outside(self, directory: str, label: str) -> None:
+        """The batch's own files must not be part of what it packs (they change on every run)."""
+        source = self.extension.real_path
+        if directory == source or directory.startswith(source + os.sep):
+            raise InputError(
+                f"the batch {label} directory {display(directory)} is inside this extension; choose one outside it",
+                path=self.extension.display,
+            )
+
+    def _scan(self) -> list[Entry]:
         """The entries `pack` will see (native scan when available: same entries, faster)."""
         from fastpack.backend import backend_name, scan_tree
 
         backend = backend_name(self.ctx.backend)
-        return list(
-            scan_tree(
-                self.extension.path, follow_symlinks=self.ctx.options.follow_symlinks, exclude=exclude, backend=backend
-            )
-        )
+        return list(scan_tree(self.extension.path, follow_symlinks=self.ctx.options.follow_symlinks, backend=backend))
 
     def _make_output_dir(self) -> None:
         try:
@@ -282,7 +296,7 @@ class _Build:
             return None, False
         return bundle, True
 
-    def _pack(self, entries: list[Entry], exclude: list[str]) -> CachedBundle:
+    def _pack(self, entries: list[Entry]) -> CachedBundle:
         from fastpack.pack import pack
 
         ctx, opts = self.ctx, self.ctx.options
@@ -298,7 +312,7 @@ class _Build:
             backend=ctx.backend,
             quiet=True,
         )
-        if self._scan(exclude) != entries:
+        if self._scan() != entries:
             for path in (packed.path, packed.sidecar):
                 with contextlib.suppress(OSError):
                     os.unlink(path)
