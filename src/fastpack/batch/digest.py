@@ -9,6 +9,7 @@ Thread count and backend are left out: by contract they never change the bytes.
 
 from __future__ import annotations
 
+import functools
 import json
 import struct
 from collections.abc import Callable, Sequence
@@ -32,6 +33,7 @@ class PackOptions:
     mtime: int  # resolved member mtime
     follow_symlinks: bool
 
+    @functools.cached_property
     def header(self) -> bytes:
         from fastpack import __version__
         from fastpack.backend import zstd_version
@@ -52,7 +54,7 @@ class PackOptions:
 
 def tree_digest(entries: Sequence[Entry], options: PackOptions, content_hash: Callable[[Entry], bytes]) -> str:
     """Hex BLAKE3 identifying the bundle `pack` would make of `entries` with `options`."""
-    hasher = blake3.blake3(options.header())
+    hasher = blake3.blake3(options.header)
     for entry in entries:
         hasher.update(_ENTRY.pack(entry.typeflag, entry.mode, entry.size, len(entry.name), len(entry.linkname)))
         hasher.update(entry.name)
