@@ -233,3 +233,18 @@ def test_local_store_layout_is_plain_files(tmp_path):
     root = tmp_path / "plain"
     publish(bundle, None, LocalStore(root))
     assert (root / "sha256" / sha / "bundle.tar.zst").read_bytes() == Path(bundle).read_bytes()
+
+
+def test_stale_sidecar_is_only_a_hint(store, tmp_path):
+    bundle, _, sha = make_bundle(tmp_path, "com.example.sidecar", "1.0.0", random.Random(3).randbytes(6 << 20))
+    sidecar = bundle.parent / "bundle.sha256"
+    assert sidecar.read_text().split()[0] == sha  # pack's sidecar: the fast path uses it as the canonical key
+    stale = "5" * 64
+    sidecar.write_text(f"{stale}  bundle.tar.zst\n")
+    result = publish(bundle, None, store, part_size=5 << 20)
+    assert result.content_hash == sha and result.uploaded
+    assert store.head(canonical_key(stale)) is None
+    assert hashlib.sha256(read(store, canonical_key(sha))).hexdigest() == sha
+    assert [key for key in keys_of(store) if "_staging" in key] == []
+    if hasattr(store, "client"):  # S3: the aborted hinted upload left no parts behind
+        assert store.client.list_multipart_uploads(Bucket=store.bucket).get("Uploads", []) == []

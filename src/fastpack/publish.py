@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastpack.errors import (
     BundleError,
+    FastpackError,
     HashMismatch,
     InputError,
     ManifestError,
@@ -415,13 +416,62 @@ def publish(
     concurrency: int = DEFAULT_CONCURRENCY,
     quiet: bool = True,
 ) -> PublishResult:
-    """Publish a bundle file: one read hashes, uploads and checks it; the upload completes only if all is well."""
-    from fastpack.progress import Progress
+    """Publish a bundle file: one read hashes, uploads and checks it; the upload completes only if all is well.
 
+    Without a declared hash, the bundle's sha256sum sidecar (as `pack` writes it)
+    is taken as a hint: the bytes then go straight to their canonical key instead
+    of through a staging object and a server-side copy. A stale sidecar only costs
+    a second read (the hinted upload is aborted and the bundle staged instead).
+    """
     path = os.fspath(bundle)
     given = _manifest_bytes(manifest)
+    options: dict[str, Any] = {
+        "signature": signature,
+        "trust": trust,
+        "part_size": part_size,
+        "concurrency": concurrency,
+        "quiet": quiet,
+    }
     if declared_hash is not None:
-        check_sha256(declared_hash)
+        return _publish_file(path, given, store, check_sha256(declared_hash), hinted=False, **options)
+    hint = _sidecar_hint(path)
+    if hint is not None:
+        with contextlib.suppress(_StaleSidecar):
+            return _publish_file(path, given, store, hint, hinted=True, **options)
+    return _publish_file(path, given, store, None, hinted=False, **options)
+
+
+class _StaleSidecar(HashMismatch):
+    """The sidecar's hash was not the bundle's: publish again without the hint."""
+
+
+def _sidecar_hint(path: str) -> str | None:
+    from fastpack.sidecar import read_sidecar, sidecar_path
+
+    sidecar = sidecar_path(path)
+    if not os.path.isfile(sidecar):
+        return None
+    try:
+        return read_sidecar(sidecar)
+    except FastpackError:
+        return None
+
+
+def _publish_file(
+    path: str,
+    given: bytes | None,
+    store: Store,
+    declared_hash: str | None,
+    *,
+    hinted: bool,
+    signature: SignatureInput | None,
+    trust: Trust | None,
+    part_size: int,
+    concurrency: int,
+    quiet: bool,
+) -> PublishResult:
+    from fastpack.progress import Progress
+
     try:
         size = os.stat(path).st_size
     except FileNotFoundError:
@@ -444,7 +494,8 @@ def publish(
         summary: BundleSummary = _walk(_file_chunks(path), fanout, path, _local_limits(), progress)
         digest = fanout.bundle_digest()
         if declared_hash is not None and digest.sha256 != declared_hash:
-            raise HashMismatch(f"bundle hashes to {digest.sha256}, declared {declared_hash}", path=path)
+            error = _StaleSidecar if hinted else HashMismatch
+            raise error(f"bundle hashes to {digest.sha256}, declared {declared_hash}", path=path)
         doc = check_manifest(summary.manifest, given, summary.names, path)
         signature_info = check_signature(signature, trust, digest)
         check_version_free(store, doc, digest.sha256)
