@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from fastpack import __version__
 from fastpack.errors import FastpackError
 
-COMMAND_MODULES = ("pack",)
+COMMAND_MODULES = ("pack", "serve", "sign", "keygen", "batch", "manifest", "verify", "inspect", "unpack", "publish")
 
 
 class _VersionAction(argparse.Action):
