@@ -41,6 +41,10 @@ def _default_content_type(key: str) -> str:
     return "text/plain; charset=utf-8"
 
 
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 class LocalStore:
     """A directory holding objects under their keys; safe for concurrent writers on one filesystem."""
 
@@ -76,8 +80,8 @@ class LocalStore:
             key=key,
             size=size,
             etag=f'"{meta["sha256"]}"',
-            content_type=meta.get("content_type"),
-            cache_control=meta.get("cache_control"),
+            content_type=_text(meta.get("content_type")),
+            cache_control=_text(meta.get("cache_control")),
         )
 
     def get(self, key: str, *, byte_range: tuple[int, int] | None = None) -> LocalReader:

@@ -10,6 +10,7 @@ get their own message. Objects are created with `If-None-Match: *` only.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import logging
 import threading
@@ -339,7 +340,8 @@ class S3Store:
                     "UploadPartCopy",
                     bucket,
                     name,
-                    lambda number=number, start=start, end=end: self.client.upload_part_copy(
+                    functools.partial(
+                        self.client.upload_part_copy,
                         Bucket=bucket,
                         Key=name,
                         UploadId=upload_id,
@@ -369,7 +371,7 @@ class S3Store:
                 "ListObjectsV2",
                 bucket,
                 full_prefix,
-                lambda token=token: self.client.list_objects_v2(Bucket=bucket, Prefix=full_prefix, **token),
+                functools.partial(self.client.list_objects_v2, Bucket=bucket, Prefix=full_prefix, **token),
             )
             for item in response.get("Contents", []):
                 yield item["Key"][strip:]
