@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="skip extensions whose path (relative to its root) or directory name matches; repeatable",
     )
     parser.add_argument("--out", default="bundles", metavar="DIR", help="output directory (default: ./bundles)")
-    parser.add_argument("--jobs", "-j", type=int, metavar="N", help="parallel packs (default: CPU count)")
+    parser.add_argument("--jobs", "-j", type=int, metavar="N", help="parallel packs (default: 1.5 x CPU count)")
     parser.add_argument("--level", type=int, default=3, help="zstd level, -7..22 (default 3); changes the bytes")
     parser.add_argument(
         "--long", type=int, metavar="WINDOW_LOG", dest="long_window", help="zstd long-distance window log"
