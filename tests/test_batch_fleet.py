@@ -97,3 +97,15 @@ def test_local_hit_published_once_per_store(tmp_path: Path, published) -> None: 
     assert moved.summary["cached"] == 6
     assert len(list((other_store / "cache").iterdir())) == 6
     assert all(r["published"]["contentHash"] == r["sha256"] for r in moved.results.values())
+
+
+def test_output_restored_without_local_cache_is_verified_not_downloaded(tmp_path: Path, published) -> None:  # type: ignore[no-untyped-def]
+    repo, store, results = published
+    # Same OUT, fresh local cache; the store's copy of one bundle is made unreadable to prove no download happens.
+    victim = results["teams/t1/ext-001"]
+    stored = store / "sha256" / victim["sha256"] / "bundle.tar.zst"
+    stored.write_bytes(b"corrupt")
+    run = run_batch_cli(repo, "--out", tmp_path / "out1", "--cache-dir", tmp_path / "fresh", "--publish-store", store)
+    assert run.code == 0, run.stderr
+    assert run.summary["fetched"] == 6 and run.summary["packed"] == 0
+    assert not run.results["teams/t1/ext-001"].get("warnings")

@@ -72,7 +72,7 @@ class ExtensionResult:
 
     key: str  # the extension's path relative to its root (what --shard hashes)
     path: str
-    status: str = "failed"  # packed | cached | fetched | failed
+    status: str = "failed"  # packed | cached (local cache) | fetched (fleet cache) | failed
     extension: str | None = None  # manifest name, as in publish results
     version: str | None = None
     digest: str | None = None
@@ -288,6 +288,8 @@ class _Build:
             if present:
                 self.result.warnings.append(f"fleet cache entry {fleet.key(digest)} is corrupted; packing instead")
             return None, not present
+        if _verified(self.target, LocalRecord(bundle, self.target, None)):
+            return bundle, True  # OUT already holds it (e.g. restored by CI without the local cache)
         self.status("fetching")
         try:
             fleet.fetch(bundle, self.target)
