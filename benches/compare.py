@@ -3,7 +3,8 @@
     python -m benches.compare [--quick] [--json FILE] [--repeat N] [--workdir DIR] [--corpus NAME ...]
 
 For each corpus, every tool runs as a separate process, alternating tool by
-tool within each repetition, from a warm page cache; the table shows medians.
+tool within each repetition (in a rotating order, after a sync), from a warm
+page cache; the table shows medians.
 Throughput is the uncompressed tar size over wall time (the same work for
 every tool). Peak RSS is the child's own (wait4). The best-of-N columns help
 read results on a shared machine, where other load inflates some runs. Fastpack runs skip manifest
@@ -131,9 +132,13 @@ def bench_corpus(name: str, args: argparse.Namespace, problems: list[str]) -> di
     results = {tool: ToolResult() for tool in TOOLS}
     spawn_timed(tool_command("cat", src, tar_path, os.devnull)[0], os.devnull)  # warm the page cache
     for repetition in range(args.repeat):
-        for tool in TOOLS:
+        # Rotate the order so that no tool always follows the same one, and flush earlier
+        # outputs first so that no tool pays for its predecessor's writeback.
+        shift = repetition % len(TOOLS)
+        for tool in TOOLS[shift:] + TOOLS[:shift]:
             out = os.path.join(scratch, f"{name}.{tool}.out")
             argv, env = tool_command(tool, src, tar_path, out)
+            os.sync()
             run = spawn_timed(argv, os.devnull if tool == "cat" else stdout_path, env)
             results[tool].runs.append(run)
             print(f"  {name} #{repetition + 1} {tool:<18} {run.seconds:7.3f} s", file=sys.stderr)
