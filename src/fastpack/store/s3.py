@@ -165,7 +165,9 @@ class S3Store:
         config = Config(
             region_name=self.region,
             signature_version="s3v4",
-            s3={"addressing_style": "path" if self._path_style else "auto"},
+            # Every body we send carries a signed x-amz-checksum-sha256 header, which the server checks;
+            # signing the payload too would hash every part a second time on both ends.
+            s3={"addressing_style": "path" if self._path_style else "auto", "payload_signing_enabled": False},
             retries={"max_attempts": 1, "mode": "standard"},
             connect_timeout=5,
             read_timeout=60,
