@@ -151,3 +151,15 @@ def test_s3_configuration_errors_through_the_cli(s3_server, s3_bucket, tmp_path)
     assert missing.returncode == 1
     assert "bucket 'no-such-bucket-cli' does not exist" in one_line_error(missing)
     assert bucket_keys(s3_server.client(), s3_bucket) == []
+
+
+@pytest.mark.s3
+def test_pack_publish_checks_the_store_before_packing(s3_server, s3_bucket, tmp_path):
+    source = write_extension(tmp_path / "ext", "com.example.preflight", "1.0.0")
+    out = tmp_path / "out.tar.zst"
+    env = s3_server.env(s3_bucket, STORAGE_S3_SECRET_KEY="wrong-secret")
+    result = fastpack("pack", str(source), str(out), "--publish", f"s3://{s3_bucket}", env=env)
+    assert result.returncode == 1
+    assert "S3 refused access key 'fastpack-test-access'" in one_line_error(result)
+    assert not out.exists() and not (tmp_path / "out.tar.zst.sha256").exists()
+    assert bucket_keys(s3_server.client(), s3_bucket) == []

@@ -171,6 +171,7 @@ def publish_while_packing(args: argparse.Namespace) -> int:
     store = resolve_store(args.publish, args.publish_store)
     manifest_path = os.path.join(args.dir, MANIFEST_NAME)
     manifest = read_manifest_file(manifest_path)
+    store.head(new_staging_key())  # credentials, bucket and endpoint fail here, before any packing
     options = upload_options(args)
     sink = UploadSink(store, new_staging_key(), part_size=options["part_size"], concurrency=options["concurrency"])
     try:
