@@ -147,3 +147,16 @@ def test_configuration_errors():
         store_from_env({"STORAGE_S3_BUCKET": "b", "STORAGE_S3_FORCE_PATH_STYLE": "maybe"})
     store = store_from_env({"STORAGE_S3_BUCKET": "b", "STORAGE_S3_ENDPOINT": "http://127.0.0.1:1"})
     assert isinstance(store, S3Store) and store.region == "us-east-1" and store.url == "s3://b"
+
+
+def test_sweep_aborts_uploads_nobody_could_abort(s3_server, s3_bucket):
+    client = s3_server.client()
+    orphan = client.create_multipart_upload(Bucket=s3_bucket, Key="sha256/_staging/orphan/bundle.tar.zst")
+    client.upload_part(
+        Bucket=s3_bucket, Key="sha256/_staging/orphan/bundle.tar.zst", UploadId=orphan["UploadId"],
+        PartNumber=1, Body=b"x" * 1024,
+    )  # fmt: skip
+    store = make_store(s3_server, s3_bucket)
+    assert store.abort_stale_uploads() == []  # younger than a day: could still be in flight
+    assert store.abort_stale_uploads(older_than=0) == ["sha256/_staging/orphan/bundle.tar.zst"]
+    assert client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []

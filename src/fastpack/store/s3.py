@@ -381,6 +381,44 @@ class S3Store:
                 return
             token = {"ContinuationToken": response["NextContinuationToken"]}
 
+    def abort_stale_uploads(self, older_than: float = 86400.0, prefix: str = "sha256/") -> list[str]:
+        """Abort multipart uploads under `prefix` started more than `older_than` seconds ago.
+
+        The tee aborts its own uploads, retrying through short outages; this sweeps
+        the ones a client could not abort (crash, or a server down for longer).
+        """
+        import datetime
+
+        bucket, name = self._location(prefix.rstrip("/") + "/x")
+        full_prefix = name[:-1]
+        cutoff = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=older_than)
+        aborted: list[str] = []
+        marker: dict[str, str] = {}
+        while True:
+            response = self._call(
+                "ListMultipartUploads",
+                bucket,
+                full_prefix,
+                functools.partial(self.client.list_multipart_uploads, Bucket=bucket, Prefix=full_prefix, **marker),
+            )
+            for upload in response.get("Uploads", []):
+                if upload["Initiated"] <= cutoff:
+                    self._call(
+                        "AbortMultipartUpload",
+                        bucket,
+                        upload["Key"],
+                        functools.partial(
+                            self.client.abort_multipart_upload,
+                            Bucket=bucket,
+                            Key=upload["Key"],
+                            UploadId=upload["UploadId"],
+                        ),
+                    )
+                    aborted.append(upload["Key"])
+            if not response.get("IsTruncated"):
+                return aborted
+            marker = {"KeyMarker": response["NextKeyMarker"], "UploadIdMarker": response["NextUploadIdMarker"]}
+
     def writer(
         self, key: str, *, content_type: str, cache_control: str | None, part_size: int, concurrency: int
     ) -> Any:
