@@ -33,7 +33,12 @@ def keygen(algorithm: str, output_dir: str = ".", *, name: str | None = None) ->
     """Generate keys for `algorithm` into `output_dir`; returns the paths written (private keys mode 0600)."""
     module = importlib.import_module(f"fastpack.sign.{check_algorithm(algorithm)}")
     if not os.path.isdir(output_dir):
-        raise OutputError("output directory does not exist", path=output_dir)
+        try:
+            os.mkdir(output_dir, 0o700)  # a fresh key directory, readable by its owner only
+        except FileNotFoundError:
+            raise OutputError("output directory does not exist", path=output_dir) from None
+        except OSError as exc:
+            raise OutputError(f"cannot create output directory: {exc.strerror}", path=output_dir) from None
     existing = [
         path for path in (os.path.join(output_dir, file) for file in module.KEYGEN_FILES) if os.path.lexists(path)
     ]
