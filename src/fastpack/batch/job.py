@@ -148,6 +148,8 @@ def _verified(path: str, record: LocalRecord) -> bool:
         return False
     if identity == record.identity:
         return True
+    if identity[0] != record.bundle.size:
+        return False
     try:
         digest = BundleDigest.from_file(path)
     except FastpackError:
@@ -191,7 +193,6 @@ class _Build:
         )
 
     def run(self) -> None:
-
         ctx, opts = self.ctx, self.ctx.options
         self._check_outside(ctx.real_out, "output")
         self._check_outside(ctx.real_cache, "cache")
