@@ -158,6 +158,7 @@ def main() -> int:
     args = parser.parse_args()
 
     root, dirs = ensure_monorepo(args.workdir, args.quick)
+    load_before = os.getloadavg()[0]
     total_bytes = sum(os.path.getsize(os.path.join(d, f)) for e in dirs for d, _, fs in os.walk(e) for f in fs)
     scratch = os.path.join(args.workdir, "batch-out")
     shutil.rmtree(scratch, ignore_errors=True)
@@ -215,6 +216,7 @@ def main() -> int:
         "extensions": EXTENSIONS,
         "input_bytes": total_bytes,
         "cpus": os.cpu_count(),
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],  # shared machines: context for noise
         "seconds": {name: [round(v, 4) for v in values] for name, values in times.items()},
         "median_seconds": {name: round(value, 4) for name, value in medians.items()},
         "ratios": {name: round(value, 2) for name, value in ratios.items()},
@@ -222,7 +224,10 @@ def main() -> int:
         "executors_cold_median_seconds": {k: round(statistics.median(v), 4) for k, v in executors.items()},
         "problems": problems,
     }
-    print(f"\nmonorepo: {EXTENSIONS} extensions, {total_bytes / 1e6:.1f} MB, {os.cpu_count()} CPUs")
+    print(
+        f"\nmonorepo: {EXTENSIONS} extensions, {total_bytes / 1e6:.1f} MB, {os.cpu_count()} CPUs, "
+        f"load average {load_before:.1f} → {os.getloadavg()[0]:.1f}"
+    )
     for name, value in medians.items():
         print(f"  {name:<6} median {value:8.3f} s")
     for name, value in ratios.items():
