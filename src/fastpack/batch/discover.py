@@ -2,9 +2,10 @@
 
 Discovery stops at an extension (a `manifest.json` deeper inside it is part of
 its content), skips hidden directories, `node_modules` and the batch's own
-output and cache directories, and returns a deterministic order: roots in the order given, then
-paths sorted by their bytes. Each extension keeps its path relative to its
-root, the key that sharding hashes (stable across checkouts in other places).
+output and cache directories, does not follow symlinked directories, and
+returns a deterministic order: roots in the order given, then paths sorted by
+their bytes. Each extension keeps its path relative to its root, the key that
+sharding hashes (stable across checkouts in other places).
 """
 
 from __future__ import annotations
