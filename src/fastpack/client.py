@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastpack.errors import FastpackError, HashMismatch, InputError, MissingDependency, UsageError
-from fastpack.hashing import READ_CHUNK, BundleDigest
+from fastpack.hashing import BundleDigest, file_chunks
 from fastpack.progress import Progress
 from fastpack.sinks import FanOut
 from fastpack.store import BUNDLE_NAME, canonical_key
@@ -210,11 +210,10 @@ def _error_classes() -> dict[str, type[FastpackError]]:
 
 def _file_chunks(path: str, fanout: FanOut, progress: Progress) -> Iterator[bytes]:
     """The file's bytes for httpx, each chunk hashed by `fanout` as it goes out (the one read)."""
-    with open(path, "rb") as handle:
-        while chunk := handle.read(READ_CHUNK):
-            fanout.write(chunk)
-            progress.update(len(chunk))
-            yield chunk
+    for chunk in file_chunks(path, fresh=True):
+        fanout.write(chunk)
+        progress.update(len(chunk))
+        yield chunk
     progress.close()
 
 

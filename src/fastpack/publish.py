@@ -36,7 +36,7 @@ from fastpack.errors import (
     UsageError,
     VersionConflict,
 )
-from fastpack.hashing import BundleDigest
+from fastpack.hashing import BundleDigest, file_chunks
 from fastpack.sinks import FanOut
 from fastpack.store import (
     DEFAULT_CONCURRENCY,
@@ -165,26 +165,6 @@ class _TeeReader(io.RawIOBase):
         self._pending = memoryview(b"")
         for chunk in self._chunks:
             self._fanout.write(chunk)
-
-
-def _file_chunks(path: str) -> Iterator[bytes]:
-    try:
-        handle = open(path, "rb", buffering=0)  # noqa: SIM115 - closed below
-    except FileNotFoundError:
-        raise InputError("no such file", path=path) from None
-    except IsADirectoryError:
-        raise InputError("is a directory, expected a bundle file", path=path) from None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", path=path) from None
-    with handle:
-        while True:
-            try:
-                chunk = handle.read(1 << 20)
-            except OSError as exc:
-                raise InputError(f"cannot read: {exc.strerror}", path=path) from None
-            if not chunk:
-                return
-            yield chunk
 
 
 def _walk(chunks: Iterable[bytes], fanout: FanOut, label: str, limits: BundleLimits, progress: Any = None) -> Any:
@@ -491,7 +471,7 @@ def _publish_file(
         )
     progress = Progress.for_terminal(f"publishing {os.path.basename(path)}", size, quiet=quiet)
     with FanOut([sink] if sink else []) as fanout:
-        summary: BundleSummary = _walk(_file_chunks(path), fanout, path, _local_limits(), progress)
+        summary: BundleSummary = _walk(file_chunks(path, fresh=True), fanout, path, _local_limits(), progress)
         digest = fanout.bundle_digest()
         if declared_hash is not None and digest.sha256 != declared_hash:
             error = _StaleSidecar if hinted else HashMismatch

@@ -14,12 +14,12 @@ from __future__ import annotations
 import base64
 import os
 import queue
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from fastpack.errors import HashMismatch, InputError, SizeMismatch, TooLarge, UsageError
-from fastpack.hashing import READ_CHUNK, BundleDigest
+from fastpack.errors import HashMismatch, SizeMismatch, TooLarge, UsageError
+from fastpack.hashing import BundleDigest, file_chunks
 from fastpack.sinks import FanOut, Sink
 from fastpack.store import (
     _BUFFERLIKE,
@@ -196,22 +196,6 @@ class UploadResult:
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
-
-
-def file_chunks(path: str | os.PathLike[str], chunk_size: int = READ_CHUNK) -> Iterator[memoryview]:
-    """The file's bytes in one reused buffer: every sink copies what it keeps before the next chunk."""
-    buffer = bytearray(chunk_size)
-    view = memoryview(buffer)
-    try:
-        with open(path, "rb", buffering=0) as handle:
-            while count := handle.readinto(buffer):
-                yield view[:count]
-    except FileNotFoundError:
-        raise InputError("no such file", path=os.fspath(path)) from None
-    except IsADirectoryError:
-        raise InputError("is a directory, expected a bundle file", path=os.fspath(path)) from None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", path=os.fspath(path)) from None
 
 
 def tee(chunks: Iterable[_BUFFERLIKE], sinks: list[Sink]) -> BundleDigest:
