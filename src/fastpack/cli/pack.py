@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from fastpack.cli.common import add_output_flags, print_json
 from fastpack.cli.publish import add_upload_flags
@@ -40,6 +41,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.set_defaults(func=run)
 
 
+def pack_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The `pack()` keyword arguments that `pack`'s flags set (shared with `pack --publish`)."""
+    return {
+        "level": args.level,
+        "threads": args.threads,
+        "mtime": args.mtime,
+        "long_window": args.long_window,
+        "follow_symlinks": args.follow_symlinks,
+        "backend": args.backend,
+        "quiet": args.quiet or args.json,
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     from fastpack.pack import pack
 
@@ -47,18 +61,7 @@ def run(args: argparse.Namespace) -> int:
         from fastpack.cli.publish import publish_while_packing
 
         return publish_while_packing(args)
-    result = pack(
-        args.dir,
-        args.out,
-        level=args.level,
-        threads=args.threads,
-        mtime=args.mtime,
-        long_window=args.long_window,
-        follow_symlinks=args.follow_symlinks,
-        validate=args.validate,
-        backend=args.backend,
-        quiet=args.quiet or args.json,
-    )
+    result = pack(args.dir, args.out, validate=args.validate, **pack_options(args))
     if args.json:
         print_json(result.to_json())
     elif not args.quiet:

@@ -157,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
 
 def publish_while_packing(args: argparse.Namespace) -> int:
     """`pack DIR OUT --publish …`: OUT is written and uploaded (to staging) in the same pass, then published."""
+    from fastpack.cli.pack import pack_options
     from fastpack.errors import InputError, UsageError
     from fastpack.manifest import MANIFEST_NAME, read_manifest_file
     from fastpack.pack import pack
@@ -175,18 +176,7 @@ def publish_while_packing(args: argparse.Namespace) -> int:
     options = upload_options(args)
     sink = UploadSink(store, new_staging_key(), part_size=options["part_size"], concurrency=options["concurrency"])
     try:
-        result = pack(
-            args.dir,
-            args.out,
-            level=args.level,
-            threads=args.threads,
-            mtime=args.mtime,
-            long_window=args.long_window,
-            follow_symlinks=args.follow_symlinks,
-            backend=args.backend,
-            extra_sinks=[sink],
-            quiet=args.quiet or args.json,
-        )
+        result = pack(args.dir, args.out, extra_sinks=[sink], **pack_options(args))
     except BaseException:
         sink.abort()
         raise
