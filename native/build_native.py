@@ -13,7 +13,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.join(HERE, "fastpack_native.c")
 HEADER = os.path.join(HERE, "fastpack_native.h")
 
-CFLAGS = ["-O2", "-std=c11", "-Wall", "-Wextra", "-Wshadow", "-Wconversion", "-Wno-sign-conversion"]
+CFLAGS = ["-O2", "-std=c11", "-pthread", "-Wall", "-Wextra", "-Wshadow", "-Wconversion", "-Wno-sign-conversion"]
 
 
 def _cdef() -> str:
@@ -31,7 +31,7 @@ def make_builder(extra_cflags: list[str] | None = None, extra_ldflags: list[str]
         sources=[os.path.relpath(SOURCE)],
         include_dirs=[os.path.relpath(HERE)],
         extra_compile_args=CFLAGS + (extra_cflags or []),
-        extra_link_args=extra_ldflags or [],
+        extra_link_args=["-pthread", *(extra_ldflags or [])],
     )
     return builder
 

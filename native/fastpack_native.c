@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <dirent.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "fastpack_native.h"
@@ -615,22 +617,133 @@ static int walk(fp_scan *s, const char *dir, size_t dir_len, const char *prefix,
 }
 
 #define FP_MAX_DEPTH 4096 /* deeper trees go through tree.scan */
+#define FP_SCAN_THREADS 4   /* at most; never more than the online CPUs */
+#define FP_SCAN_TASKS 256   /* at most; a task is a run of consecutive root children */
+#define FP_SCAN_STACK ((size_t)8 << 20)
+
+/* The root's children are independent subtrees: workers take runs of them in turns, each
+ * run into its own fp_scan, and the parts are joined in name order, so the result equals a
+ * serial walk. */
+typedef struct {
+    const char *root;
+    size_t root_len;
+    int root_fd;
+    char **names;
+    size_t count;
+    size_t per_task;
+    size_t tasks;
+    fp_scan *parts;
+    int *statuses;
+    fp_identity root_identity;
+    size_t next;   /* next task to take (atomic) */
+    int failed;    /* set once any child failed: the others stop early (atomic) */
+} fp_scan_job;
+
+static void *scan_worker(void *arg) {
+    fp_scan_job *job = arg;
+    fp_identity *ancestors = calloc(FP_MAX_DEPTH + 1, sizeof *ancestors);
+    if (!ancestors) {
+        __atomic_store_n(&job->failed, FP_ERR_NOMEM, __ATOMIC_SEQ_CST);
+        return NULL;
+    }
+    ancestors[0] = job->root_identity;
+    while (!__atomic_load_n(&job->failed, __ATOMIC_SEQ_CST)) {
+        size_t task = __atomic_fetch_add(&job->next, 1, __ATOMIC_SEQ_CST);
+        if (task >= job->tasks) break;
+        size_t end = (task + 1) * job->per_task < job->count ? (task + 1) * job->per_task : job->count;
+        int status = FP_OK;
+        for (size_t i = task * job->per_task; i < end && status == FP_OK; i++)
+            status = add_child(&job->parts[task], job->root_fd, job->root, job->root_len, "", 0, job->names[i],
+                               ancestors, 1, FP_MAX_DEPTH);
+        job->statuses[task] = status;
+        if (status != FP_OK) __atomic_store_n(&job->failed, status, __ATOMIC_SEQ_CST);
+    }
+    free(ancestors);
+    return NULL;
+}
+
+static int bytes_extend(fp_bytes *to, const fp_bytes *from) { return bytes_append(to, from->data, from->len); }
+
+static int join_part(fp_scan *s, const fp_scan *part) {
+    if (!(bytes_extend(&s->names, &part->names) && bytes_extend(&s->sources, &part->sources) &&
+          bytes_extend(&s->sizes, &part->sizes) && bytes_extend(&s->modes, &part->modes) &&
+          bytes_extend(&s->typeflags, &part->typeflags) && bytes_extend(&s->devs, &part->devs) &&
+          bytes_extend(&s->inos, &part->inos) && bytes_extend(&s->mtimes, &part->mtimes) &&
+          bytes_extend(&s->ctimes, &part->ctimes) && bytes_extend(&s->links, &part->links)))
+        return FP_ERR_NOMEM;
+    s->count += part->count;
+    s->tar_size += part->tar_size;
+    return FP_OK;
+}
+
+static void free_parts(fp_scan *parts, size_t count) {
+    for (size_t i = 0; i < count; i++) {
+        fp_bytes *all[] = {&parts[i].names, &parts[i].sources, &parts[i].sizes, &parts[i].modes,
+                           &parts[i].typeflags, &parts[i].devs, &parts[i].inos, &parts[i].mtimes,
+                           &parts[i].ctimes, &parts[i].links};
+        for (size_t k = 0; k < sizeof all / sizeof *all; k++) free(all[k]->data);
+    }
+    free(parts);
+}
+
+static int scan_root(fp_scan *s, const char *root, const struct stat *st) {
+    size_t count;
+    int status;
+    DIR *handle;
+    char **names = list_directory(root, &handle, &count, &status);
+    if (!names) return status;
+    fp_scan_job job = {.root = root, .root_len = strlen(root), .root_fd = dirfd(handle), .names = names,
+                       .count = count, .root_identity = {(uint64_t)st->st_dev, (uint64_t)st->st_ino}};
+    job.per_task = count / FP_SCAN_TASKS + 1;
+    job.tasks = (count + job.per_task - 1) / job.per_task;
+    job.parts = calloc(job.tasks + 1, sizeof *job.parts);
+    job.statuses = calloc(job.tasks + 1, sizeof *job.statuses);
+    status = job.parts && job.statuses ? FP_OK : FP_ERR_NOMEM;
+    if (status == FP_OK) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        size_t extra = cpus > 1 ? (size_t)(cpus < FP_SCAN_THREADS ? cpus : FP_SCAN_THREADS) - 1 : 0;
+        if (extra > job.tasks / 2) extra = job.tasks / 2;
+        pthread_t threads[FP_SCAN_THREADS];
+        size_t started = 0;
+        /* Helpers get a known stack (the walk recurses per level) and no signals: those stay
+         * with the calling thread, as when the walk ran there alone. */
+        pthread_attr_t attr;
+        sigset_t all, old;
+        if (extra && pthread_attr_init(&attr) == 0) {
+            if (pthread_attr_setstacksize(&attr, FP_SCAN_STACK) == 0) {
+                sigfillset(&all);
+                pthread_sigmask(SIG_BLOCK, &all, &old);
+                while (started < extra && pthread_create(&threads[started], &attr, scan_worker, &job) == 0)
+                    started++;
+                pthread_sigmask(SIG_SETMASK, &old, NULL);
+            }
+            pthread_attr_destroy(&attr);
+        }
+        scan_worker(&job); /* this thread works too; with no extra thread it walks everything */
+        for (size_t i = 0; i < started; i++) pthread_join(threads[i], NULL);
+        status = __atomic_load_n(&job.failed, __ATOMIC_SEQ_CST);
+        /* The first failure in name order, as a serial walk would stop at. */
+        for (size_t i = 0; i < job.tasks && status != FP_OK; i++)
+            if (job.statuses[i] != FP_OK) {
+                status = job.statuses[i];
+                break;
+            }
+    }
+    for (size_t i = 0; i < job.tasks && status == FP_OK; i++) status = join_part(s, &job.parts[i]);
+    if (job.parts) free_parts(job.parts, job.tasks);
+    free(job.statuses);
+    free_names(names, count);
+    if (closedir(handle) != 0 && status == FP_OK) status = FP_SCAN_FALLBACK;
+    return status;
+}
 
 int fp_scan_tree(const char *root, fp_scan **out) {
     *out = NULL;
     struct stat st;
     if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode)) return FP_SCAN_FALLBACK;
     fp_scan *s = calloc(1, sizeof *s);
-    fp_identity *ancestors = calloc(FP_MAX_DEPTH + 1, sizeof *ancestors);
-    if (!s || !ancestors) {
-        free(s);
-        free(ancestors);
-        return FP_ERR_NOMEM;
-    }
-    ancestors[0].dev = (uint64_t)st.st_dev;
-    ancestors[0].ino = (uint64_t)st.st_ino;
-    int status = walk(s, root, strlen(root), "", 0, ancestors, 1, FP_MAX_DEPTH);
-    free(ancestors);
+    if (!s) return FP_ERR_NOMEM;
+    int status = scan_root(s, root, &st);
     if (status != FP_OK) {
         fp_scan_free(s);
         return status;

@@ -145,6 +145,29 @@ def test_c_scan_handles_plain_trees_and_defers_everything_else(tmp_path: Path, e
 
 
 @needs_native
+def test_c_scan_of_a_wide_root_keeps_order_and_defers_on_a_late_subtree(tmp_path: Path) -> None:
+    """The C scan splits the root's children between threads (in runs when there are many):
+    the joined result must still be tree.scan's order, and one odd file anywhere defers all."""
+    from fastpack.native import scan_native
+
+    root = tmp_path / "wide"
+    root.mkdir()
+    for i in range(600):
+        if i % 3:
+            (root / f"n{i:04d}").write_bytes(b"x" * i)
+        else:
+            sub = root / f"n{i:04d}" / "inner"
+            sub.mkdir(parents=True)
+            (sub / "f").write_bytes(b"y" * i)
+    entries = scan_native(root)
+    assert entries is not None
+    assert list(entries) == scan(root)
+    assert entries.tar_size == tar_size(scan(root))
+    os.symlink("f", root / "n0597" / "inner" / "link")
+    assert scan_native(root) is None
+
+
+@needs_native
 @pytest.mark.skipif(os.geteuid() == 0 and not shutil.which("setpriv"), reason="needs setpriv to drop root's bypass")
 @pytest.mark.parametrize("backend", ["native", "python"])
 def test_unreadable_file_is_reported_with_its_path(tmp_path: Path, backend: str) -> None:
