@@ -231,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{tool} is required for the comparison")
     problems: list[str] = []
     reports = {}
+    if args.quick:
+        print("quick corpora: a smoke run (identical hashes across backends); the targets are for the full corpora,")
+        print("where fixed start-up costs do not dominate, so the verdicts below are indicative only")
     for name in args.corpus or list(GENERATORS):
         reports[name] = bench_corpus(name, args, problems)
         print_table(name, reports[name])
