@@ -31,6 +31,15 @@ def _fingerprint(env: dict[str, str]) -> str:
     return next(line.split(":")[9] for line in listing if line.startswith("fpr:"))
 
 
+def gpg_detach_sign(bundle: Path, signature: Path, gpg_env: dict[str, str], *, digest: str) -> None:
+    """An armored detached signature made by gpg itself, the independent signer."""
+    made = run_tool(
+        "gpg", "--batch", "--yes", "--detach-sign", "--armor", "--digest-algo", digest, "-o", signature, bundle,
+        env=gpg_env,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+
+
 def test_gpgv_accepts_fastpack_signature_and_rejects_a_tampered_bundle(
     bundle: Path, tmp_path: Path, sign_keys: Path
 ) -> None:
@@ -67,20 +76,7 @@ def test_keygen_keys_import_into_gpg_and_gpg_signatures_verify(
     listing = run_tool("gpg", "--batch", "--list-secret-keys", env=gpg_env).stdout
     assert "ed25519" in listing and "fastpack signer" in listing
     signature = tmp_path / "gpg.asc"
-    made = run_tool(
-        "gpg",
-        "--batch",
-        "--yes",
-        "--detach-sign",
-        "--armor",
-        "--digest-algo",
-        "SHA256",
-        "-o",
-        signature,
-        bundle,
-        env=gpg_env,
-    )
-    assert made.returncode == 0, made.stderr
+    gpg_detach_sign(bundle, signature, gpg_env, digest="SHA256")
 
     info = verify_signature(
         signature.read_text(), "pgp", BundleDigest.from_file(bundle), keyring=str(sign_keys / "pgp-public.asc")
@@ -115,20 +111,7 @@ def test_rsa_key_generated_by_gpg_both_ways(bundle: Path, tmp_path: Path, gpg_en
         )
     )
     theirs = tmp_path / "theirs.asc"
-    made = run_tool(
-        "gpg",
-        "--batch",
-        "--yes",
-        "--detach-sign",
-        "--armor",
-        "--digest-algo",
-        "SHA256",
-        "-o",
-        theirs,
-        bundle,
-        env=gpg_env,
-    )
-    assert made.returncode == 0, made.stderr
+    gpg_detach_sign(bundle, theirs, gpg_env, digest="SHA256")
     digest = BundleDigest.from_file(bundle)
     assert verify_signature(theirs.read_text(), "pgp", digest, keyring=str(public)).signer == _fingerprint(gpg_env)
 
@@ -142,20 +125,7 @@ def test_non_sha256_signatures_are_refused_by_name(
 ) -> None:
     assert run_tool("gpg", "--batch", "--import", sign_keys / "pgp-secret.asc", env=gpg_env).returncode == 0
     signature = tmp_path / "sha512.asc"
-    made = run_tool(
-        "gpg",
-        "--batch",
-        "--yes",
-        "--detach-sign",
-        "--armor",
-        "--digest-algo",
-        "SHA512",
-        "-o",
-        signature,
-        bundle,
-        env=gpg_env,
-    )
-    assert made.returncode == 0, made.stderr
+    gpg_detach_sign(bundle, signature, gpg_env, digest="SHA512")
     with pytest.raises(SignatureError, match="only SHA-256 OpenPGP signatures are supported, this one uses SHA-512"):
         verify_signature(
             signature.read_text(), "pgp", BundleDigest.from_file(bundle), keyring=str(sign_keys / "pgp-public.asc")
